@@ -1,0 +1,111 @@
+"""Shared CLI plumbing: one-line errors, config overrides, the summary table and next steps."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgeprune.errors import EdgepruneError
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USER_ERROR = 2
+EXIT_GATE_FAILED = 3
+
+
+def handle_errors(fn: F) -> F:
+    """User errors become one red line on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EdgepruneError as exc:
+            err_console.print(f"[bold red]error:[/bold red] {exc.one_line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted: rerun the same command to resume from the last finished stage[/yellow]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def split_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``--option key=value`` pairs (values parsed as numbers/booleans when they look like them)."""
+    if not pairs:
+        return None
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise EdgepruneError(f"option '{pair}' is not key=value", "write it like --option beta_mode=paper")
+        key, raw = pair.split("=", 1)
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    continue
+        out[key.strip()] = value
+    return out
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.2f} MB"
+
+
+def _fmt(v: float | None, pct: bool = True) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.1f}%" if pct else f"{v:.3g}"
+
+
+def print_summary(rows: list[dict[str, Any]], run_dir: Path) -> None:
+    table = Table(title=f"edgeprune build: {run_dir}", show_lines=False)
+    for col in ("artifact", "quantization", "size", "MACs", "p50 latency", "bal. acc", "agree", "gate"):
+        table.add_column(col, justify="left" if col in ("artifact", "quantization") else "right")
+    for r in rows:
+        lat = ", ".join(f"{v:.2f}ms@{k.split(':')[-1]}" for k, v in sorted(r["latency_p50_ms"].items())) or "-"
+        gate = {True: "[green]pass[/green]", False: "[red]REJECTED[/red]", None: "-"}[r.get("gate_passed")]
+        macs = f"{r['macs'] / 1e6:.2f}M" if r.get("macs") else "-"
+        table.add_row(r["name"], r.get("quantization") or "-", human_bytes(r["size_bytes"]), macs, lat,
+                      _fmt(r.get("balanced_accuracy")), _fmt(r.get("top1_agreement")), gate)
+    console.print(table)
+    for r in rows:
+        for reason in r.get("gate_reasons", []):
+            console.print(f"[red]{r['name']}[/red]: {reason}")
+
+
+def print_next_steps(run_dir: Path) -> None:
+    console.print("\n[bold]Next:[/bold]")
+    console.print(f"  edgeprune profile {run_dir}/artifacts/pruned_tflite_int8.tflite --device host")
+    console.print(f"  edgeprune verify {run_dir}")
+    console.print(f"  cat {run_dir}/report.json")
+
+
+def fail_if_rejected(rows: list[dict[str, Any]], gate: bool) -> None:
+    rejected = [r["name"] for r in rows if r.get("gate_passed") is False]
+    if rejected and gate:
+        err_console.print(f"[bold red]gate failed[/bold red] for {', '.join(rejected)} (use --no-gate to override)")
+        sys.stdout.flush()
+        raise typer.Exit(EXIT_GATE_FAILED)

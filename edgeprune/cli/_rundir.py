@@ -1,0 +1,37 @@
+"""Re-running stages of an existing run directory with a few settings changed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgeprune.config import BuildConfig
+from edgeprune.errors import EdgepruneError
+from edgeprune.pipeline.manifest import load_manifest
+
+
+def config_of(run_dir: Path, changes: dict[str, Any]) -> BuildConfig:
+    """The run's resolved config with ``changes`` (dotted keys) applied."""
+    data = load_manifest(run_dir).config
+    for dotted, value in changes.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return BuildConfig.model_validate(data)
+    except Exception as exc:  # pydantic ValidationError
+        raise EdgepruneError(f"invalid settings for {run_dir}: {exc}", "check the flags") from None
+
+
+def rerun(run_dir: Path, changes: dict[str, Any], first: str, last: str) -> Any:
+    from edgeprune.cli._common import console
+    from edgeprune.pipeline import run_build
+
+    cfg = config_of(run_dir, changes)
+    return run_build(cfg, run_dir, from_stage=first, to_stage=last, console=console,
+                     command=["edgeprune", *sys.argv[1:]])

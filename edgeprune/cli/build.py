@@ -1,0 +1,71 @@
+"""`edgeprune build`: train or load, prune, recover, convert, verify, profile, report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgeprune.cli._common import (
+    console, fail_if_rejected, handle_errors, parse_options, print_next_steps, print_summary, split_list,
+)
+from edgeprune.cli._options import (
+    BalanceOpt, BatchOpt, ConfigOpt, CriterionOpt, CritOptionOpt, DataOpt, DeviceOpt, DistillOpt, EpochsOpt,
+    FlopsOpt, FtEpochsOpt, ImageSizeOpt, LrOpt, MaxTrainOpt, MinChOpt, ModelOpt, NameOpt, OutOpt, ParamsOpt,
+    PretrainedOpt, RoundOpt, SeedOpt, StepsOpt, WeightsOpt, WidthOpt, overrides,
+)
+from edgeprune.config import BuildConfig, load_config
+
+
+def resolve_run_dir(cfg: BuildConfig, out: Path | None) -> Path:
+    if out is not None:
+        return out
+    return Path(cfg.out) if cfg.out else Path("runs") / cfg.run_name()
+
+
+@handle_errors
+def build(
+    target: Annotated[str | None, typer.Option("--target", "-t", help="comma list: tflite,coreml,onnx")] = None,
+    precisions: Annotated[str | None, typer.Option("--precisions", help="comma list: fp32,fp16,dynamic-int8,int8")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="converter backend, e.g. onnx2tf for tflite")] = None,
+    io_layout: Annotated[str | None, typer.Option("--io-layout", help="nchw | nhwc input layout")] = None,
+    calib_size: Annotated[int | None, typer.Option("--calib-size", help="class-stratified calibration images")] = None,
+    config: ConfigOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, pretrained: PretrainedOpt = None,
+    width_mult: WidthOpt = None, data: DataOpt = None, image_size: ImageSizeOpt = None, max_train: MaxTrainOpt = None,
+    epochs: EpochsOpt = None, lr: LrOpt = None, batch_size: BatchOpt = None, balance: BalanceOpt = None,
+    train_device: DeviceOpt = None, seed: SeedOpt = None, criterion: CriterionOpt = None,
+    option: CritOptionOpt = None, flops_reduction: FlopsOpt = None, params_reduction: ParamsOpt = None,
+    round_to: RoundOpt = None, min_channels: MinChOpt = None, iterative_steps: StepsOpt = None,
+    finetune_epochs: FtEpochsOpt = None, distill: DistillOpt = None,
+    device: Annotated[str | None, typer.Option("--device", help="profile on: comma list of host, adb[:SERIAL], ...")] = None,
+    threads: Annotated[str | None, typer.Option("--threads", help="profile thread counts, e.g. 1,2")] = None,
+    runs: Annotated[int | None, typer.Option("--runs", help="timed runs per profile configuration")] = None,
+    max_bal_acc_drop: Annotated[float | None, typer.Option(help="gate: balanced-accuracy drop limit (pp)")] = None,
+    max_class_sensitivity_drop: Annotated[float | None, typer.Option(help="gate: per-class sensitivity drop limit (pp)")] = None,
+    no_gate: Annotated[bool, typer.Option("--no-gate", help="report gate failures but exit 0")] = False,
+    out: OutOpt = None, name: NameOpt = None,
+    from_stage: Annotated[str | None, typer.Option("--from", help="rerun from this stage on")] = None,
+    force: Annotated[bool, typer.Option("--force", help="rerun every stage")] = False,
+) -> None:
+    """Build a pruned, converted, verified and profiled model (defaults: the embedded synthetic dataset)."""
+    from edgeprune.pipeline import run_build
+
+    cfg = load_config(config, overrides(
+        targets=split_list(target), precisions=split_list(precisions), backend=backend, io_layout=io_layout,
+        calib_size=calib_size, model=model, weights=weights, pretrained=pretrained, width_mult=width_mult, data=data,
+        image_size=image_size, max_train=max_train, epochs=epochs, lr=lr, batch_size=batch_size, balance=balance,
+        train_device=train_device, seed=seed, criterion=criterion, options=parse_options(option),
+        flops_reduction=flops_reduction, params_reduction=params_reduction, round_to=round_to,
+        min_channels=min_channels, iterative_steps=iterative_steps, finetune_epochs=finetune_epochs, distill=distill,
+        profile_devices=split_list(device), threads=[int(t) for t in split_list(threads) or []] or None, runs=runs,
+        max_bal_acc_drop=max_bal_acc_drop, max_class_sensitivity_drop=max_class_sensitivity_drop, name=name,
+    ))
+    run_dir = resolve_run_dir(cfg, out)
+    outcome = run_build(cfg, run_dir, from_stage=from_stage, force=force, console=console,
+                        command=["edgeprune", *sys.argv[1:]])
+    print_summary(outcome.rows, run_dir)
+    console.print(f"\nRun directory: {run_dir}  (manifest.json, report.json, artifacts/)")
+    print_next_steps(run_dir)
+    fail_if_rejected(outcome.rows, gate=cfg.verify.gate and not no_gate)

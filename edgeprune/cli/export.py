@@ -1,0 +1,26 @@
+"""`edgeprune export RUN_DIR`: (re)convert a run's models to deployment formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgeprune.cli._common import console, handle_errors, print_summary, split_list
+from edgeprune.cli._rundir import rerun
+
+
+@handle_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="run directory written by build or prune")],
+    target: Annotated[str | None, typer.Option("--target", "-t", help="comma list: tflite,coreml,onnx")] = None,
+    precisions: Annotated[str | None, typer.Option("--precisions", help="comma list of precisions")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="converter backend")] = None,
+    io_layout: Annotated[str | None, typer.Option("--io-layout", help="nchw | nhwc")] = None,
+) -> None:
+    """Convert the pruned (and dense) model of RUN_DIR; artifacts go to RUN_DIR/artifacts."""
+    outcome = rerun(run_dir, {"export.targets": split_list(target), "export.precisions": split_list(precisions),
+                              "export.backend": backend, "export.io_layout": io_layout}, "export", "export")
+    print_summary(outcome.rows, run_dir)
+    console.print(f"Next: edgeprune verify {run_dir}")

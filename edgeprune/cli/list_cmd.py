@@ -1,0 +1,60 @@
+"""`edgeprune list models|criteria|targets|devices`: what the registries hold."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from edgeprune.cli._common import console, handle_errors
+from edgeprune.errors import EdgepruneError
+
+KINDS = ("models", "criteria", "targets", "devices")
+
+
+@handle_errors
+def list_(
+    kind: Annotated[str, typer.Argument(help="models | criteria | targets | devices")],
+    pattern: Annotated[str, typer.Option("--filter", help="wildcard filter, e.g. 'resnet*'")] = "*",
+) -> None:
+    """List the registered models, pruning criteria, export targets or device kinds."""
+    if kind not in KINDS:
+        import difflib
+
+        close = difflib.get_close_matches(kind, KINDS, n=1)
+        raise EdgepruneError(f"cannot list '{kind}'", f"did you mean '{close[0]}'?" if close else f"use one of {KINDS}")
+    table = Table(title=f"edgeprune {kind}")
+    if kind == "models":
+        from edgeprune.models import MODELS
+
+        for col in ("name", "input", "pretrained", "description"):
+            table.add_column(col)
+        for name, e in MODELS.items():
+            if not e.test_only and MODELS.names(pattern).count(name):
+                table.add_row(name, str(e.default_input_size), "yes" if e.supports_pretrained else "", e.description)
+    elif kind == "criteria":
+        from edgeprune.prune.criteria import CRITERIA
+
+        for col in ("name", "needs", "scope", "options", "summary"):
+            table.add_column(col)
+        for name in CRITERIA.names(pattern):
+            c = CRITERIA.get(name)
+            caps = c.capabilities()
+            needs = ",".join(k[6:] for k in ("needs_data", "needs_grad", "needs_training") if caps[k]) or "weights"
+            table.add_row(name, needs, caps["scope"], ", ".join(caps["options"]), c.summary)
+    elif kind == "targets":
+        from edgeprune.export import EXPORTERS
+
+        for col in ("target", "format", "backend", "precisions"):
+            table.add_column(col)
+        for name in EXPORTERS.names(pattern):
+            e = EXPORTERS.get(name)
+            table.add_row(name, e.format, e.backend, ", ".join(e.precisions))
+    else:
+        from edgeprune.devices import DEVICES
+
+        table.add_column("device kind")
+        for name in DEVICES.names(pattern):
+            table.add_row(name)
+    console.print(table)

@@ -1,0 +1,51 @@
+"""`edgeprune profile MODEL|RUN_DIR --device SPEC`: latency and memory on a device."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from edgeprune.cli._common import console, handle_errors, split_list
+from edgeprune.cli._rundir import rerun
+
+
+@handle_errors
+def profile(
+    path: Annotated[Path, typer.Argument(help="a .tflite file or a run directory")],
+    device: Annotated[str, typer.Option("--device", help="comma list: host, adb[:SERIAL], qemu-arm64, ssh:user@host")] = "host",
+    threads: Annotated[str | None, typer.Option("--threads", help="thread counts, e.g. 1,2 (default: 1 and all cores)")] = None,
+    warmup: Annotated[int, typer.Option("--warmup", help="untimed runs first")] = 10,
+    runs: Annotated[int, typer.Option("--runs", help="timed runs")] = 50,
+) -> None:
+    """Profile a model file (or every artifact of a run directory) and print a table."""
+    from edgeprune.pipeline.standalone import profile_file
+
+    devices = split_list(device) or ["host"]
+    thread_list = [int(t) for t in split_list(threads) or []] or sorted({1, os.cpu_count() or 1})
+    if path.is_dir():
+        outcome = rerun(path, {"profile.devices": devices, "profile.threads": thread_list, "profile.warmup": warmup,
+                               "profile.runs": runs}, "profile", "profile")
+        from edgeprune.schemas import Measurement
+
+        measurements = [Measurement.model_validate(m) for m in
+                        next(s.summary for s in outcome.manifest.stages if s.name == "profile")["measurements"]]
+    else:
+        measurements = profile_file(path, devices, thread_list, warmup, runs)
+    table = Table(title="edgeprune profile")
+    for col in ("artifact", "device", "threads", "delegate", "p50 ms", "p90 ms", "p99 ms", "init ms", "peak RSS MB"):
+        table.add_column(col)
+    for m in measurements:
+        lat = m.latency
+        shown = lat is not None and m.timing_meaningful
+        table.add_row(m.artifact_name, f"{m.device.kind}:{m.device.id}", str(m.threads), m.delegate,
+                      f"{lat.p50_ms:.3f}" if shown and lat else "n/a", f"{lat.p90_ms:.3f}" if shown and lat else "n/a",
+                      f"{lat.p99_ms:.3f}" if shown and lat else "n/a",
+                      f"{m.init_ms:.1f}" if m.init_ms is not None else "-",
+                      f"{m.peak_rss_mb:.1f}" if m.peak_rss_mb is not None else "-")
+    console.print(table)
+    if any(not m.timing_meaningful for m in measurements):
+        console.print("[yellow]emulated devices: timings are not meaningful and are not shown[/yellow]")

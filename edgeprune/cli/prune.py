@@ -1,0 +1,39 @@
+"""`edgeprune prune`: prune a trained model to a budget and recover accuracy (no conversion)."""
+
+from __future__ import annotations
+
+import sys
+
+from edgeprune.cli._common import console, handle_errors, parse_options
+from edgeprune.cli._options import (
+    ConfigOpt, CriterionOpt, CritOptionOpt, DataOpt, DistillOpt, FlopsOpt, FtEpochsOpt, ImageSizeOpt, MinChOpt,
+    ModelOpt, NameOpt, OutOpt, ParamsOpt, RoundOpt, SeedOpt, StepsOpt, WeightsOpt, WidthOpt, overrides,
+)
+from edgeprune.cli.build import resolve_run_dir
+from edgeprune.config import load_config
+
+
+@handle_errors
+def prune(
+    config: ConfigOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, width_mult: WidthOpt = None,
+    data: DataOpt = None, image_size: ImageSizeOpt = None, criterion: CriterionOpt = None,
+    option: CritOptionOpt = None, flops_reduction: FlopsOpt = None, params_reduction: ParamsOpt = None,
+    round_to: RoundOpt = None, min_channels: MinChOpt = None, iterative_steps: StepsOpt = None,
+    finetune_epochs: FtEpochsOpt = None, distill: DistillOpt = None, seed: SeedOpt = None, out: OutOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Prune (and fine-tune) into a run directory: models/finetuned.pt (plan + weights) and .pt2."""
+    from edgeprune.pipeline import run_build
+
+    cfg = load_config(config, overrides(
+        model=model, weights=weights, width_mult=width_mult, data=data, image_size=image_size, criterion=criterion,
+        options=parse_options(option), flops_reduction=flops_reduction, params_reduction=params_reduction,
+        round_to=round_to, min_channels=min_channels, iterative_steps=iterative_steps,
+        finetune_epochs=finetune_epochs, distill=distill, seed=seed, name=name))
+    run_dir = resolve_run_dir(cfg, out)
+    outcome = run_build(cfg, run_dir, to_stage="finetune", console=console, command=["edgeprune", *sys.argv[1:]])
+    prune_summary = next(s.summary for s in outcome.manifest.stages if s.name == "prune")
+    test = next(s.summary for s in outcome.manifest.stages if s.name == "finetune")["test"]
+    console.print(f"pruned: {prune_summary['achieved_reduction']:.1%} {prune_summary['budget']['kind']} reduction, "
+                  f"test balanced accuracy {test['balanced_accuracy']:.3f}")
+    console.print(f"Next: edgeprune export {run_dir} --target tflite")

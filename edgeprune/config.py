@@ -1,0 +1,171 @@
+"""The build configuration: pydantic models whose keys mirror the CLI flags (`edgeprune.toml`)."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edgeprune.errors import EdgepruneError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    name: str = Field("resnet20", description="zoo name, 'file.py:factory' or 'torchvision:NAME'")
+    weights: str | None = Field(None, description="state-dict checkpoint of a trained model (skips training)")
+    pretrained: bool = False
+    width_mult: float | None = None
+
+
+class DataConfig(_Section):
+    source: str = Field("embedded", description="'embedded', a MedMNIST .npz or an image folder")
+    image_size: int | None = Field(None, description="model input size; default: the dataset's own size, at least 32")
+    in_channels: int = 3
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    val_fraction: float = Field(0.15, gt=0, lt=0.9)
+    test_fraction: float = Field(0.2, gt=0, lt=0.9)
+    calib_size: int = Field(128, ge=8, description="class-stratified calibration sample (from train)")
+    max_train: int | None = Field(None, description="cap on training images (quick runs)")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(12, ge=0)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = 5e-4
+    balance: Literal["weighted-loss", "sampler", "none"] = "weighted-loss"
+    patience: int = Field(6, ge=1, description="early stopping on validation balanced accuracy")
+    augment: bool = True
+    device: str = "auto"
+
+
+class FinetuneConfig(_Section):
+    epochs: int = Field(6, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    distill: bool = Field(True, description="knowledge distillation from the unpruned model")
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1, description="weight of the distillation term")
+    patience: int = 4
+
+
+class PruneConfig(_Section):
+    criterion: str = "l1"
+    flops_reduction: float | None = Field(0.5, ge=0, lt=1)
+    params_reduction: float | None = Field(None, ge=0, lt=1)
+    tolerance: float = Field(0.02, gt=0, description="allowed |achieved - target| as a fraction of the dense count")
+    round_to: int | None = Field(None, ge=1)
+    min_channels: int = Field(4, ge=1, description="floor: no layer keeps fewer channels")
+    min_keep_ratio: float = Field(0.1, ge=0, le=1, description="floor: no layer keeps a smaller fraction")
+    protect_stem: bool = True
+    protect_classifier: bool = True
+    iterative_steps: int = Field(1, ge=1, description="gradual pruning in k steps with fine-tuning between (cubic schedule)")
+    options: dict[str, Any] = Field(default_factory=dict, description="criterion-specific options")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> PruneConfig:
+        if self.flops_reduction and self.params_reduction:
+            raise ValueError("give either flops_reduction or params_reduction, not both")
+        return self
+
+
+class ExportConfig(_Section):
+    targets: list[str] = Field(default_factory=lambda: ["tflite"])
+    precisions: list[str] = Field(default_factory=lambda: ["fp32", "fp16", "dynamic-int8", "int8"])
+    backend: str | None = None
+    io_layout: Literal["nchw", "nhwc"] = "nchw"
+    export_dense: bool = Field(True, description="also export the unpruned model (fp32, int8) for comparison")
+
+
+class VerifyConfig(_Section):
+    max_samples: int | None = Field(None, description="cap on test images used for verification")
+    fp32_tolerance: float = 1e-3
+    max_bal_acc_drop: float = Field(5.0, description="gate: percentage points, on the upper confidence bound")
+    max_class_sensitivity_drop: float = Field(15.0, description="gate: percentage points, per class")
+    gate: bool = True
+    bootstrap: int = 1000
+
+
+class ProfileConfig(_Section):
+    devices: list[str] = Field(default_factory=lambda: ["host"])
+    threads: list[int] | None = Field(None, description="default: 1 and all cores")
+    warmup: int = 10
+    runs: int = 50
+
+
+class BuildConfig(_Section):
+    name: str | None = None
+    out: str | None = Field(None, description="run directory (default runs/<name>)")
+    seed: int = 0
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    prune: PruneConfig = Field(default_factory=PruneConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    profile: ProfileConfig = Field(default_factory=ProfileConfig)
+
+    def run_name(self) -> str:
+        if self.name:
+            return self.name
+        src = Path(self.data.source).stem if self.data.source != "embedded" else "embedded"
+        return f"{self.model.name.split(':')[-1]}-{src}-{self.prune.criterion}"
+
+
+def _section_fields(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    cls: Any = model
+    for part in path[:-1]:
+        field = cls.model_fields.get(str(part)) if hasattr(cls, "model_fields") else None
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        cls = field.annotation
+    return list(cls.model_fields)
+
+
+def explain_validation_error(exc: ValidationError, origin: str) -> EdgepruneError:
+    """Turn the first pydantic error into a one-line message, with a typo suggestion for unknown keys."""
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        known = _section_fields(BuildConfig, loc)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
+        fix = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}"
+        return EdgepruneError(f"{origin}: unknown key '{where}'", fix)
+    return EdgepruneError(f"{origin}: invalid value for '{where}': {err['msg']}", "fix the value and run again")
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> BuildConfig:
+    """Read ``edgeprune.toml`` (optional) and apply flag overrides given as dotted keys."""
+    data: dict[str, Any] = {}
+    origin = "flags"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise EdgepruneError(f"config file {p} does not exist", "pass an existing edgeprune.toml or drop --config")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise EdgepruneError(f"{p} is not valid TOML ({exc})", "fix the syntax") from None
+        origin = str(p)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as exc:
+        raise explain_validation_error(exc, origin) from None

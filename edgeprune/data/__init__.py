@@ -1,0 +1,114 @@
+"""Image classification datasets: MedMNIST-style .npz files, image folders and the embedded synthetic set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeprune.data.splits import stratified_sample, stratified_split
+from edgeprune.data.synthetic import embedded_data_dir
+from edgeprune.errors import EdgepruneError
+
+__all__ = [
+    "ImageDataset",
+    "embedded_data_dir",
+    "load_dataset",
+    "stratified_sample",
+    "stratified_split",
+]
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ImageDataset:
+    """Images (uint8, (N,H,W) or (N,H,W,3)) and int64 labels per split, plus where they came from."""
+
+    name: str
+    class_names: list[str]
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    source: str
+    source_sha256: str
+    split_note: str
+
+    @property
+    def channels(self) -> int:
+        images = self._split("train")[0]
+        return 1 if images.ndim == 3 else int(images.shape[-1])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        images = self._split("train")[0]
+        return int(images.shape[1]), int(images.shape[2])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def class_counts(self, split: str) -> list[int]:
+        labels = self._split(split)[1]
+        return np.bincount(labels, minlength=len(self.class_names)).astype(int).tolist()
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-JSON description for manifests and reports (no pixel data)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "source_sha256": self.source_sha256,
+            "split_note": self.split_note,
+            "class_names": list(self.class_names),
+            "image_size": list(self.image_size),
+            "channels": self.channels,
+            "class_counts": {s: self.class_counts(s) for s in self.splits},
+        }
+
+    def _split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        if split not in self.splits:
+            raise EdgepruneError(f"dataset '{self.name}' has no split '{split}'",
+                                 f"use one of: {', '.join(self.splits)}")
+        return self.splits[split]
+
+
+def load_dataset(
+    source: str | Path,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    image_size: tuple[int, int] | None = None,
+) -> ImageDataset:
+    """Load ``source``: "embedded" (synthetic fundus set), a MedMNIST-style .npz, or an image folder.
+
+    Missing validation/test splits are carved out of train, stratified by class with ``seed``.
+    ``image_size`` (H, W) resizes every image while loading (keeps memory small for large photos).
+    """
+    from edgeprune.data.folder import load_folder, resize_images
+    from edgeprune.data.npz import load_npz
+
+    if isinstance(source, str) and source.strip().lower() == "embedded":
+        ds = load_folder(embedded_data_dir(), seed=seed, val_fraction=val_fraction,
+                         test_fraction=test_fraction, image_size=image_size)
+        ds.name, ds.source = "fundus-synth", "embedded"
+        return ds
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise EdgepruneError(f"dataset '{source}' does not exist",
+                             "pass a MedMNIST-style .npz file, an image folder, or 'embedded'")
+    if path.is_dir():
+        ds = load_folder(path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                         image_size=image_size)
+    elif path.suffix.lower() == ".npz":
+        ds = load_npz(path, seed=seed, val_fraction=val_fraction)
+        if image_size and tuple(image_size) != ds.image_size:
+            for split, (images, labels) in ds.splits.items():
+                resized, _ = resize_images(list(images), tuple(image_size))
+                ds.splits[split] = (np.stack(resized), labels)
+            ds.split_note += f"; resized bilinearly to {image_size[0]}x{image_size[1]} (requested size)"
+    else:
+        raise EdgepruneError(f"dataset '{source}' is neither a .npz file nor a folder",
+                             "pass a MedMNIST-style .npz file or a folder of class sub-folders with images")
+    ds.source = str(source)
+    return ds

@@ -1,0 +1,28 @@
+"""Export targets. Each format/backend lives in one module that registers itself in EXPORTERS."""
+
+from edgeprune.export.base import (
+    EXPORTERS,
+    ArtifactRecord,
+    Exporter,
+    ExportFailedError,
+    ExportRequest,
+    export_targets,
+    get_exporter,
+    register_exporter,
+)
+
+# isort: off
+# Registry lines: importing a module registers its exporter (heavy converters are imported lazily inside).
+from edgeprune.export import tflite_litert  # noqa: F401  -> "tflite", "tflite:litert-torch"
+# isort: on
+
+__all__ = [
+    "EXPORTERS",
+    "ArtifactRecord",
+    "ExportFailedError",
+    "ExportRequest",
+    "Exporter",
+    "export_targets",
+    "get_exporter",
+    "register_exporter",
+]

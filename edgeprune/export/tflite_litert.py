@@ -1,0 +1,200 @@
+"""TFLite through litert-torch (torch.export -> .tflite), the primary TFLite backend.
+
+* fp32: ``litert_torch.convert``
+* fp16 / dynamic-int8: AI Edge Quantizer recipes applied to the fp32 flatbuffer (FLOAT_CASTING, dynamic_wi8_afp32)
+* int8: PT2E static quantization (symmetric, per-channel) calibrated on ``calib_inputs``, then converted;
+  litert-torch gives int8 input and output tensors, recorded in the artifact's TensorInfo.
+* NHWC I/O: the model is wrapped with ``litert_torch.to_channel_last_io`` before conversion.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from edgeprune.export.base import Exporter, ExportFailedError, ExportRequest, register_exporter
+from edgeprune.export.tflite_inspect import inspect_tflite
+from edgeprune.export.tflite_metadata import embed_tflite_metadata
+from edgeprune.schemas import TensorInfo
+
+
+@contextmanager
+def _quiet_converter() -> Iterator[None]:
+    """Hide litert-torch's progress tree unless the user asked for it via the environment."""
+    key = "LITERT_TORCH_SHOW_PROGRESS"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = "n"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def _layout_wrap(req: ExportRequest) -> tuple[Any, Any, Any]:
+    """(module, example, calibration) in the layout the artifact's input should have."""
+    import litert_torch
+    import torch
+
+    example = req.example_input[:1].float()
+    calib = torch.as_tensor(req.calib_inputs).float() if req.calib_inputs is not None else None
+    if req.io_layout == "NCHW":
+        return req.model, example, calib
+    nhwc = (0, 2, 3, 1)
+    wrapped = litert_torch.to_channel_last_io(req.model, args=[0]).eval()
+    return (
+        wrapped,
+        example.permute(nhwc).contiguous(),
+        None if calib is None else calib.permute(nhwc).contiguous(),
+    )
+
+
+_FLOAT_CACHE: dict[str, bytes] = {}  # fp32 flatbuffers reused by the fp16 / dynamic-int8 exports of one model
+
+
+def _model_key(req: ExportRequest) -> str:
+    """Fingerprint of (model object, class, weights, layout, input shape): any in-place change gives a new key."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256(f"{id(req.model)}|{type(req.model).__qualname__}|{req.io_layout}".encode())
+    h.update(str(tuple(req.example_input.shape)).encode())
+    for name, t in req.model.state_dict().items():
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _convert_float(module: Any, example: Any, key: str | None = None) -> bytes:
+    """fp32 flatbuffer; cached by ``key`` (at most two models kept) so quantized variants skip reconversion."""
+    import litert_torch
+    import torch
+
+    if key is not None and key in _FLOAT_CACHE:
+        return _FLOAT_CACHE[key]
+    with torch.no_grad():
+        data = litert_torch.convert(module, (example,)).model_content()
+    if key is not None:
+        while len(_FLOAT_CACHE) >= 2:
+            _FLOAT_CACHE.pop(next(iter(_FLOAT_CACHE)))
+        _FLOAT_CACHE[key] = data
+    return data
+
+
+_CALIB_CHUNK = 32
+
+
+def _export_for_calibration(module: Any, example: Any, calib: Any) -> tuple[Any, int]:
+    """torch.export the float module, with a dynamic batch axis when the model allows it.
+
+    Histogram observers cost about the same per call whatever the batch, so calibrating in chunks instead of
+    one image at a time is many times faster. Models that hard-code batch 1 or mix images across the batch
+    fall back to a static export (checked: a batch of 2 must equal two single-image runs).
+    """
+    import torch
+
+    if len(calib) >= 2:
+        try:
+            batch = torch.export.Dim("batch", min=1, max=max(2, len(calib)))
+            graph = torch.export.export(module, (calib[:2],), dynamic_shapes=({0: batch},)).module()
+            with torch.no_grad():
+                pair = graph(calib[:2])
+                single = torch.cat([module(calib[i : i + 1]) for i in range(2)])
+            if pair.shape == single.shape and torch.allclose(pair, single, rtol=1e-4, atol=1e-4):
+                return graph, _CALIB_CHUNK
+        except Exception:  # noqa: BLE001 - any export / shape error means "calibrate one image at a time"
+            pass
+    return torch.export.export(module, (example,)).module(), 1
+
+
+def _convert_int8(module: Any, example: Any, calib: Any) -> bytes:
+    """PT2E static int8: prepare, calibrate on ``calib``, convert (weights kept unfolded), then lower."""
+    import litert_torch
+    import torch
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    graph, chunk = _export_for_calibration(module, example, calib)
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for i in range(0, len(calib), chunk):
+            prepared(calib[i : i + chunk])
+    quantized = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False))
+    # exported graphs refuse .eval(); clearing the flag only silences litert-torch's "training mode" warning
+    for sub in quantized.modules():
+        sub.training = False
+    return litert_torch.convert(
+        quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)
+    ).model_content()
+
+
+def _aeq(float_model: bytes, precision: str) -> bytes:
+    """Post-training weight quantization of a float flatbuffer with AI Edge Quantizer."""
+    from ai_edge_quantizer import qtyping, recipe
+    from ai_edge_quantizer import quantizer as aeq
+
+    if precision == "dynamic-int8":
+        q = aeq.Quantizer(float_model, recipe.dynamic_wi8_afp32())
+    else:
+        q = aeq.Quantizer(float_model)
+        fp16 = qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT)
+        q.update_quantization_recipe(
+            regex=".*", operation_name="*", algorithm_key=aeq.AlgorithmName.FLOAT_CASTING,
+            op_config=qtyping.OpQuantizationConfig(
+                weight_tensor_config=fp16, compute_precision=qtyping.ComputePrecision.FLOAT, explicit_dequantize=True
+            ),
+        )  # fmt: skip
+    result = q.quantize(enable_progress_bar=False, enable_progress_report=False).quantized_model
+    if not result:
+        raise RuntimeError("AI Edge Quantizer returned no model")
+    return bytes(result)
+
+
+@register_exporter(primary=True)
+class LiteRTTorchExporter(Exporter):
+    """PyTorch -> .tflite with litert-torch; quantization by AEQ (fp16, dynamic) or PT2E (int8)."""
+
+    format = "tflite"
+    backend = "litert-torch"
+    suffix = ".tflite"
+    precisions = ("fp32", "fp16", "dynamic-int8", "int8")
+    requires = {"litert_torch": "tflite", "ai_edge_quantizer": "tflite", "ai_edge_litert": "tflite"}
+    layouts = ("NCHW", "NHWC")
+    calibrated = frozenset({"int8"})
+    expected = {"fp32": "none", "fp16": "fp16-weights", "dynamic-int8": "dynamic-int8", "int8": "full-int8"}
+    backend_dist = "litert-torch"
+
+    def _export(self, req: ExportRequest, tmp_path: Path) -> None:
+        module, example, calib = _layout_wrap(req)
+        with _quiet_converter():
+            if req.precision == "int8":
+                data = _convert_int8(module, example, calib)
+            else:
+                data = _convert_float(module, example, _model_key(req))
+                if req.precision in ("fp16", "dynamic-int8"):
+                    data = _aeq(data, req.precision)
+        tmp_path.write_bytes(data)
+
+    def embed_metadata(self, path: Path, metadata: dict[str, Any]) -> None:
+        embed_tflite_metadata(path, metadata)
+
+    def describe(self, path: Path) -> tuple[str, list[TensorInfo], list[TensorInfo]]:
+        """Inspect the flatbuffer and make sure LiteRT can load and allocate it."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        info = inspect_tflite(path)
+        try:
+            Interpreter(model_path=str(path), num_threads=1).allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise ExportFailedError(
+                f"LiteRT cannot load the exported file: {exc}", "report this converter bug"
+            ) from exc
+        return info.quantization, info.inputs, info.outputs

@@ -1,0 +1,90 @@
+"""The prune stage's logic: pick the criterion, build its context, one-shot or gradual (cubic) pruning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from edgeprune.pipeline.context import BuildContext
+from edgeprune.prune.budget import Budget, count
+from edgeprune.prune.criteria import create_criterion
+from edgeprune.prune.engine import PruneContext, PruneResult, PruneSettings, prune_model
+from edgeprune.prune.plan import PruningPlan
+from edgeprune.train import TrainSettings, train_model
+
+
+def cubic_schedule(final: float, steps: int) -> list[float]:
+    """Zhu & Gupta (2017): reductions rising fast first, then levelling off towards ``final``."""
+    return [final * (1 - (1 - i / steps) ** 3) for i in range(1, steps + 1)]
+
+
+def budget_from_config(ctx: BuildContext) -> Budget | None:
+    p = ctx.cfg.prune
+    if p.params_reduction:
+        return Budget("params", p.params_reduction, p.tolerance)
+    if p.flops_reduction:
+        return Budget("flops", p.flops_reduction, p.tolerance)
+    return None
+
+
+def settings_from_config(ctx: BuildContext) -> PruneSettings:
+    p = ctx.cfg.prune
+    return PruneSettings(min_channels=p.min_channels, min_keep_ratio=p.min_keep_ratio, round_to=p.round_to,
+                         protect_stem=p.protect_stem, protect_classifier=p.protect_classifier)
+
+
+def prune_context(ctx: BuildContext) -> PruneContext:
+    data = ctx.data
+    x, y = data.calib_inputs, data.train.y[data.calib_ids]
+    batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)]
+    ft = ctx.cfg.finetune
+
+    def train_fn(model: nn.Module, epochs: int, after_backward: list[Any] | None = None,
+                 lr: float | None = None, teacher: nn.Module | None = None) -> Any:
+        s = TrainSettings(epochs=epochs, batch_size=ctx.cfg.train.batch_size, optimizer=ft.optimizer,
+                          lr=lr or ft.lr, weight_decay=ctx.cfg.train.weight_decay, balance=ctx.cfg.train.balance,
+                          patience=max(epochs, 1), augment=ctx.cfg.train.augment, seed=ctx.cfg.seed,
+                          device=ctx.cfg.train.device, temperature=ft.temperature, alpha=ft.alpha)
+        return train_model(model, data.train, data.val, data.num_classes, s, teacher=teacher,
+                           after_backward=after_backward)
+
+    return PruneContext(example_input=ctx.example_input, calib_batches=batches, train_fn=train_fn,
+                        model_factory=ctx.fresh_model, seed=ctx.cfg.seed,
+                        log=lambda msg: ctx.console.print(f"  [dim]{msg}[/dim]"))
+
+
+def run_pruning(ctx: BuildContext, dense: nn.Module) -> PruneResult:
+    """Prune ``dense`` as configured; with ``iterative_steps`` > 1, fine-tune between the steps."""
+    cfg = ctx.cfg.prune
+    budget = budget_from_config(ctx)
+    torch.manual_seed(ctx.cfg.seed)
+    dense_counts = count(dense, ctx.example_input)
+    if budget is None:
+        macs, params = dense_counts
+        return PruneResult(model=dense, plan=PruningPlan(), criterion="none", budget=Budget("flops", 0.0),
+                           dense_macs=macs, dense_params=params, macs=macs, params=params, level=0.0, seconds=0.0)
+    pctx = prune_context(ctx)
+    settings = settings_from_config(ctx)
+    criterion = create_criterion(cfg.criterion, **cfg.options)
+    if cfg.iterative_steps <= 1:
+        return prune_model(dense, criterion, budget, pctx, settings, dense_counts)
+    steps: list = []
+    model, result = dense, None
+    schedule = cubic_schedule(budget.reduction, cfg.iterative_steps)
+    for i, reduction in enumerate(schedule, start=1):
+        step_budget = Budget(budget.kind, reduction, budget.tolerance)
+        result = prune_model(model, create_criterion(cfg.criterion, **cfg.options), step_budget, pctx, settings,
+                             dense_counts)
+        steps += result.plan.steps
+        model = result.model
+        pctx.log(f"gradual step {i}/{cfg.iterative_steps}: {result.achieved_reduction:.1%} reduction")
+        if i < len(schedule) and pctx.train_fn is not None:
+            model = pctx.train_fn(model, max(1, ctx.cfg.finetune.epochs // cfg.iterative_steps), teacher=dense).model
+    assert result is not None
+    result.model = model
+    result.plan = PruningPlan(steps=steps)
+    result.widths = result.plan.widths()
+    result.notes.append(f"gradual pruning in {cfg.iterative_steps} steps (cubic schedule)")
+    return result

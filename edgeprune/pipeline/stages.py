@@ -1,0 +1,251 @@
+"""The build stages. Each reads its inputs from the run directory, so a rerun can skip finished ones."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from edgeprune.pipeline.checkpoints import load_checkpoint, save_checkpoint, save_exported_program
+from edgeprune.pipeline.context import ARTIFACTS_DIR, MODELS_DIR, BuildContext
+from edgeprune.train import TrainSettings, predict_logits, train_model
+
+DENSE = f"{MODELS_DIR}/dense.pt"
+PRUNED = f"{MODELS_DIR}/pruned.pt"
+FINETUNED = f"{MODELS_DIR}/finetuned.pt"
+FINETUNED_PT2 = f"{MODELS_DIR}/finetuned.pt2"
+
+
+class Stage(ABC):
+    name: ClassVar[str]
+    title: ClassVar[str]
+
+    def params(self, ctx: BuildContext) -> dict[str, Any]:
+        """Configuration that changes this stage's result (folded into the cache key)."""
+        return {}
+
+    def input_files(self, ctx: BuildContext) -> list[str]:
+        return []
+
+    @abstractmethod
+    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+        """Do the work; return (summary for the manifest, relative output paths)."""
+
+
+def _settings(ctx: BuildContext, section: Any, epochs: int | None = None) -> TrainSettings:
+    cfg = ctx.cfg
+    return TrainSettings(
+        epochs=section.epochs if epochs is None else epochs, batch_size=cfg.train.batch_size,
+        optimizer=section.optimizer, lr=section.lr, weight_decay=cfg.train.weight_decay, balance=cfg.train.balance,
+        patience=section.patience, augment=cfg.train.augment, seed=cfg.seed, device=cfg.train.device,
+        temperature=getattr(section, "temperature", 4.0), alpha=getattr(section, "alpha", 0.5),
+    )
+
+
+def _log_epoch(ctx: BuildContext, label: str):
+    def log(rec: dict[str, float]) -> None:
+        ctx.console.print(
+            f"  [dim]{label} epoch {int(rec['epoch'])}: loss {rec['train_loss']:.3f}, "
+            f"val balanced acc {rec['val_balanced_accuracy']:.3f}[/dim]"
+        )
+
+    return log
+
+
+def _test_summary(ctx: BuildContext, model: torch.nn.Module) -> dict[str, Any]:
+    from edgeprune.metrics import classification_metrics
+
+    logits = predict_logits(model, ctx.data.test.x)
+    return classification_metrics(logits, ctx.data.test.y.numpy(), ctx.data.num_classes).to_dict()
+
+
+class TrainStage(Stage):
+    name = "train"
+    title = "Train or load the dense model"
+
+    def params(self, ctx: BuildContext) -> dict[str, Any]:
+        return {"model": ctx.cfg.model.model_dump(), "train": ctx.cfg.train.model_dump(), "seed": ctx.cfg.seed}
+
+    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+        from edgeprune.models import resolve_model
+
+        data = ctx.data
+        summary: dict[str, Any] = {}
+        if ctx.cfg.model.weights:
+            model = resolve_model(ctx.cfg.model.name, num_classes=data.num_classes,
+                                  in_channels=data.contract.in_channels, weights=ctx.cfg.model.weights,
+                                  **ctx.model_kwargs())
+            summary["trained"] = False
+        else:
+            torch.manual_seed(ctx.cfg.seed)
+            model = ctx.fresh_model(pretrained=ctx.cfg.model.pretrained)
+            result = train_model(model, data.train, data.val, data.num_classes, _settings(ctx, ctx.cfg.train),
+                                 on_epoch=_log_epoch(ctx, "train"))
+            model = result.model
+            summary.update(trained=True, **result.summary())
+        summary["test"] = _test_summary(ctx, model)
+        save_checkpoint(ctx.path(DENSE), model, meta={"stage": "train"})
+        return summary, [DENSE]
+
+
+class PruneStage(Stage):
+    name = "prune"
+    title = "Prune channels to the budget"
+
+    def params(self, ctx: BuildContext) -> dict[str, Any]:
+        return {"prune": ctx.cfg.prune.model_dump(), "calib": ctx.data.calib_ids, "seed": ctx.cfg.seed}
+
+    def input_files(self, ctx: BuildContext) -> list[str]:
+        return [DENSE]
+
+    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+        from edgeprune.pipeline.pruning import run_pruning
+
+        dense, _ = load_checkpoint(ctx.path(DENSE), ctx.fresh_model(), ctx.example_input)
+        result = run_pruning(ctx, dense)
+        save_checkpoint(ctx.path(PRUNED), result.model, result.plan, meta={"stage": "prune"})
+        summary = result.summary()
+        summary["test_before_finetune"] = _test_summary(ctx, result.model)
+        return summary, [PRUNED]
+
+
+class FinetuneStage(Stage):
+    name = "finetune"
+    title = "Recover accuracy (fine-tune, distil from the dense model)"
+
+    def params(self, ctx: BuildContext) -> dict[str, Any]:
+        return {"finetune": ctx.cfg.finetune.model_dump(), "train": ctx.cfg.train.model_dump(), "seed": ctx.cfg.seed}
+
+    def input_files(self, ctx: BuildContext) -> list[str]:
+        return [DENSE, PRUNED]
+
+    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+        data, ft = ctx.data, ctx.cfg.finetune
+        dense, _ = load_checkpoint(ctx.path(DENSE), ctx.fresh_model(), ctx.example_input)
+        model, plan = load_checkpoint(ctx.path(PRUNED), ctx.fresh_model(), ctx.example_input)
+        summary: dict[str, Any] = {"pruned": not plan.is_empty()}
+        recovery = ctx.results.get("prune", {}).get("recovery", "finetune")
+        if recovery == "train-from-scratch":
+            # pruning at initialisation: the cropped network is trained like the dense one was
+            result = train_model(model, data.train, data.val, data.num_classes, _settings(ctx, ctx.cfg.train),
+                                 teacher=dense if ft.distill else None, on_epoch=_log_epoch(ctx, "train (cropped)"))
+            model = result.model
+            summary.update(recovery=recovery, **result.summary())
+        elif plan.is_empty() or ft.epochs == 0:
+            summary["skipped_reason"] = "nothing to recover" if plan.is_empty() else "no fine-tuning epochs"
+        else:
+            result = train_model(model, data.train, data.val, data.num_classes, _settings(ctx, ft),
+                                 teacher=dense if ft.distill else None, on_epoch=_log_epoch(ctx, "finetune"))
+            model = result.model
+            summary.update(recovery=recovery, **result.summary())
+        summary["test"] = _test_summary(ctx, model)
+        save_checkpoint(ctx.path(FINETUNED), model, plan, meta={"stage": "finetune"})
+        save_exported_program(ctx.path(FINETUNED_PT2), model, ctx.example_input)
+        return summary, [FINETUNED, FINETUNED_PT2]
+
+
+class ExportStage(Stage):
+    name = "export"
+    title = "Convert to the deployment formats"
+
+    def params(self, ctx: BuildContext) -> dict[str, Any]:
+        return {"export": ctx.cfg.export.model_dump(), "contract": ctx.data.contract.model_dump(),
+                "calib": ctx.data.calib_ids}
+
+    def input_files(self, ctx: BuildContext) -> list[str]:
+        return [DENSE, FINETUNED]
+
+    def variants(self, ctx: BuildContext) -> list[tuple[str, str, list[str]]]:
+        """(variant, checkpoint, precisions): the pruned model in every precision, the dense one for comparison."""
+        precisions = list(ctx.cfg.export.precisions)
+        out = [("pruned", FINETUNED, precisions)]
+        if ctx.cfg.export.export_dense:
+            dense_prec = [p for p in ("fp32", "int8") if p in precisions] or precisions[:1]
+            out.append(("dense", DENSE, dense_prec))
+        return out
+
+    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+        from edgeprune.export import ExportRequest, get_exporter
+        from edgeprune.prune.budget import count
+
+        cfg, data = ctx.cfg, ctx.data
+        records, outputs = [], []
+        metadata = {"preprocessing": data.contract.model_dump(), "labels": data.contract.class_names,
+                    "run": ctx.run_dir.name, "producer": "edgeprune"}
+        for variant, ckpt, precisions in self.variants(ctx):
+            model, _ = load_checkpoint(ctx.path(ckpt), ctx.fresh_model(), ctx.example_input)
+            macs, params = count(model, ctx.example_input)
+            for target in cfg.export.targets:
+                exporter = get_exporter(target, cfg.export.backend)
+                for precision in precisions:
+                    if precision not in exporter.precisions:
+                        continue
+                    ctx.console.print(f"  [dim]export {variant} {target} {precision}[/dim]")
+                    req = ExportRequest(
+                        model=model, example_input=ctx.example_input, precision=precision,
+                        out_dir=ctx.path(ARTIFACTS_DIR), name=f"{variant}_{exporter.format}_{precision}",
+                        calib_inputs=data.calib_inputs if precision == "int8" else None,
+                        calib_ids=data.calib_ids if precision == "int8" else None,
+                        io_layout=cfg.export.io_layout.upper(), metadata=metadata,
+                    )
+                    rec = exporter.export(req).model_dump()
+                    rec["file"] = ctx.rel(Path(req.out_dir) / Path(rec["file"]).name)
+                    rec.update(variant=variant, checkpoint=ckpt, macs=macs, params=params)
+                    records.append(rec)
+                    outputs.append(rec["file"])
+        return {"artifacts": records}, outputs
+
+
+class VerifyStage(Stage):
+    name = "verify"
+    title = "Verify every artifact in its runtime"
+
+    def params(self, ctx: BuildContext) -> dict[str, Any]:
+        return {"verify": ctx.cfg.verify.model_dump(), "artifacts": [a["sha256"] for a in _artifacts(ctx)]}
+
+    def input_files(self, ctx: BuildContext) -> list[str]:
+        return [DENSE, FINETUNED] + [a["file"] for a in _artifacts(ctx)]
+
+    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+        from edgeprune.pipeline.verification import verify_artifacts
+
+        return verify_artifacts(ctx, _artifacts(ctx)), []
+
+
+class ProfileStage(Stage):
+    name = "profile"
+    title = "Profile latency and memory"
+
+    def params(self, ctx: BuildContext) -> dict[str, Any]:
+        return {"profile": ctx.cfg.profile.model_dump(), "artifacts": [a["sha256"] for a in _artifacts(ctx)]}
+
+    def input_files(self, ctx: BuildContext) -> list[str]:
+        return [a["file"] for a in _artifacts(ctx)]
+
+    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+        from edgeprune.devices import BenchSpec, open_device
+
+        p = ctx.cfg.profile
+        threads = p.threads or sorted({1, os.cpu_count() or 1})
+        measurements = []
+        for spec in p.devices:
+            device = open_device(spec)
+            for art in _artifacts(ctx):
+                if art["format"] != "tflite":
+                    continue
+                ctx.console.print(f"  [dim]profile {art['name']} on {spec}[/dim]")
+                got = device.benchmark(ctx.path(art["file"]), BenchSpec(threads=threads, warmup=p.warmup, runs=p.runs),
+                                       art["name"], art["sha256"])
+                measurements += [m.model_dump(mode="json") for m in got]
+        return {"measurements": measurements}, []
+
+
+def _artifacts(ctx: BuildContext) -> list[dict[str, Any]]:
+    return list(ctx.results.get("export", {}).get("artifacts", []))
+
+
+STAGES: list[Stage] = [TrainStage(), PruneStage(), FinetuneStage(), ExportStage(), VerifyStage(), ProfileStage()]
+STAGE_NAMES = [s.name for s in STAGES]

@@ -1,0 +1,51 @@
+"""Run every artifact in its own runtime on the test split; compare with PyTorch and with the dense model."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from edgeprune.gate import evaluate_gate
+from edgeprune.pipeline.checkpoints import load_checkpoint
+from edgeprune.pipeline.context import BuildContext
+from edgeprune.train import predict_logits
+
+
+def verify_artifacts(ctx: BuildContext, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
+    from edgeprune.metrics import agreement, classification_metrics, paired_bootstrap_delta
+    from edgeprune.runtimes import open_session
+
+    data, vcfg = ctx.data, ctx.cfg.verify
+    x, y, k = data.test.x, data.test.y.numpy(), data.num_classes
+    ref_logits: dict[str, np.ndarray] = {}
+    for ckpt in sorted({a["checkpoint"] for a in artifacts} | {"models/dense.pt"}):
+        model, _ = load_checkpoint(ctx.path(ckpt), ctx.fresh_model(), ctx.example_input)
+        ref_logits[ckpt] = predict_logits(model, x)
+    dense = ref_logits["models/dense.pt"]
+    out: dict[str, Any] = {
+        "test_size": int(len(y)),
+        "reference": {name: classification_metrics(v, y, k).to_dict() for name, v in ref_logits.items()},
+        "artifacts": {},
+    }
+    x_np = x.numpy()
+    threads = os.cpu_count() or 1
+    for art in artifacts:
+        ctx.console.print(f"  [dim]verify {art['name']}[/dim]")
+        session = open_session(ctx.path(art["file"]), fmt=art["format"], threads=threads)
+        logits = np.asarray(session.run(x_np), dtype=np.float32)
+        ref = ref_logits[art["checkpoint"]]
+        metrics = classification_metrics(logits, y, k)
+        delta = paired_bootstrap_delta(y, dense.argmax(1), logits.argmax(1), k, n_boot=vcfg.bootstrap, seed=ctx.cfg.seed)
+        verdict = evaluate_gate(delta, data.contract.class_names, vcfg.max_bal_acc_drop, vcfg.max_class_sensitivity_drop)
+        agree = agreement(logits, ref)
+        notes = []
+        if art["precision"] == "fp32" and agree["max_abs"] > vcfg.fp32_tolerance:
+            notes.append(f"fp32 logits differ from PyTorch by {agree['max_abs']:.2e} (> {vcfg.fp32_tolerance:g})")
+        out["artifacts"][art["name"]] = {
+            "metrics": metrics.to_dict(), "vs_torch": agree, "vs_dense_float": delta,
+            "gate": verdict.model_dump() if vcfg.gate else {"passed": True, "reasons": ["gate disabled"]},
+            "notes": notes,
+        }
+    return out

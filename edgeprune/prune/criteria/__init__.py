@@ -1,0 +1,17 @@
+"""Registry of pruning criteria. Adding one: a file here plus its import line below."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeprune.registry import Registry
+
+CRITERIA: Registry[Any] = Registry("criterion")
+
+# Explicit import list: each module registers itself.
+from edgeprune.prune.criteria import l1  # noqa: E402,F401
+
+
+def create_criterion(name: str, **options: Any) -> Any:
+    """Instantiate a registered criterion with validated options."""
+    return CRITERIA.get(name)(**options)

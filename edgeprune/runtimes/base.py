@@ -1,0 +1,126 @@
+"""Runtime framework: a Session runs an exported artifact on normalised float32 NCHW batches.
+
+Every runtime takes the same input (N,C,H,W float32) and returns float32 logits (N,K), whatever the
+artifact's layout or I/O dtype, so verification and profiling code never special-cases a format.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.optional import require
+from edgeprune.registry import Registry
+from edgeprune.schemas import TensorInfo
+
+QUANTIZED_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}
+
+
+def quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """float -> integer tensor with the tensor's affine parameters (round half away from zero, saturate)."""
+    dtype = QUANTIZED_DTYPES[info.dtype]
+    if not info.quant_scale:
+        raise EdgepruneError(f"tensor '{info.name}' is {info.dtype} but has no scale", "re-export the model")
+    v = x.astype(np.float32) / np.float32(info.quant_scale)
+    q = np.sign(v) * np.floor(np.abs(v) + 0.5) + (info.quant_zero_point or 0)
+    lim = np.iinfo(dtype)
+    return np.clip(q, lim.min, lim.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """integer tensor -> float32 with the tensor's affine parameters."""
+    if not info.quant_scale:
+        raise EdgepruneError(f"tensor '{info.name}' is {info.dtype} but has no scale", "re-export the model")
+    return ((q.astype(np.float32) - (info.quant_zero_point or 0)) * np.float32(info.quant_scale)).astype(
+        np.float32
+    )
+
+
+class Session(ABC):
+    """A loaded artifact. ``run`` maps normalised float32 NCHW (N,C,H,W) to float32 logits (N,K)."""
+
+    format: ClassVar[str]
+    suffixes: ClassVar[tuple[str, ...]]
+    runtime: ClassVar[str]  # pip distribution of the runtime library, e.g. "ai-edge-litert"
+    requires: ClassVar[dict[str, str]] = {}
+
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        self.path = Path(path)
+        self.threads = threads
+
+    @abstractmethod
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Logits for a batch of normalised float32 NCHW images."""
+
+    @classmethod
+    def runtime_id(cls) -> str:
+        """e.g. 'ai-edge-litert 2.3.0' (for Measurement.runtime)."""
+        try:
+            return f"{cls.runtime} {importlib.metadata.version(cls.runtime)}"
+        except importlib.metadata.PackageNotFoundError:
+            return cls.runtime
+
+    @staticmethod
+    def check_batch(x: np.ndarray) -> np.ndarray:
+        """Validate a (N,C,H,W) batch and return it as contiguous float32."""
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise EdgepruneError(
+                f"expected a (N,C,H,W) batch, got shape {x.shape}", "add a batch axis or fix the layout"
+            )
+        if not np.issubdtype(x.dtype, np.floating):
+            raise EdgepruneError(
+                f"expected normalised float32 input, got {x.dtype}", "apply the preprocessing contract first"
+            )
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def to_model_layout(self, x: np.ndarray, layout: str) -> np.ndarray:
+        """NCHW batch -> the artifact's input layout, checking the per-image shape matches."""
+        model_shape = tuple(self.inputs[0].shape[1:])
+        if layout not in ("NCHW", "NHWC", ""):
+            raise EdgepruneError(f"unknown input layout '{layout}'", "use NCHW or NHWC")
+        nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        if layout == "NHWC" or (not layout and tuple(x.shape[1:]) != model_shape):
+            x = nhwc
+        if tuple(x.shape[1:]) != model_shape:
+            raise EdgepruneError(
+                f"input images of shape {tuple(x.shape[1:])} do not fit the model input {list(self.inputs[0].shape)}",
+                "preprocess to the model's input size and channel count",
+            )
+        return x
+
+
+RUNTIMES: Registry[type[Session]] = Registry("runtime")
+
+
+def format_for_path(path: str | Path) -> str:
+    """The registered format whose runtime handles this file suffix."""
+    suffix = Path(path).suffix.lower()
+    for name, cls in RUNTIMES.items():
+        if suffix in cls.suffixes:
+            return name
+    known = sorted({s for _, cls in RUNTIMES.items() for s in cls.suffixes})
+    raise EdgepruneError(
+        f"no runtime for '{Path(path).name}'", f"pass fmt= or use one of: {', '.join(known)}"
+    )
+
+
+def open_session(path: str | Path, fmt: str | None = None, threads: int = 1) -> Session:
+    """Load an artifact in the runtime registered for its format (inferred from the suffix if not given)."""
+    path = Path(path)
+    if not path.exists():
+        raise EdgepruneError(f"model file not found: {path}", "check the path or re-run the export stage")
+    if int(threads) < 1:
+        raise EdgepruneError(f"threads must be >= 1, got {threads}", "pass threads=1 or more")
+    cls = RUNTIMES.get(fmt or format_for_path(path))
+    for module, extra in cls.requires.items():
+        require(module, extra)
+    return cls(path, threads=int(threads))

@@ -1,0 +1,144 @@
+"""Records shared by the profiler, the Android app and the backend (one schema, three producers)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MEASUREMENT_SCHEMA_VERSION = 1
+
+
+class DeviceFingerprint(BaseModel):
+    """What the numbers were measured on."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="host | adb | qemu-arm64 | ssh | android-app")
+    id: str = Field(description="serial, hostname or other stable identifier")
+    model: str = ""
+    abi: str = ""
+    os: str = ""
+    soc: str = ""
+    cores: int | None = None
+    cpu_governor: str = ""
+    battery_temp_c: float | None = None
+
+
+class LatencyStats(BaseModel):
+    """Summary of repeated timings, in milliseconds (same maths on every device)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n: int
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    trimmed_mean_ms: float
+
+
+class Measurement(BaseModel):
+    """One profiling result of one artifact on one device configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = MEASUREMENT_SCHEMA_VERSION
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, description="client-generated, for idempotent upload")
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    artifact_name: str
+    artifact_sha256: str
+    device: DeviceFingerprint
+    runtime: str = Field(description="e.g. 'ai-edge-litert 2.3.0' or 'benchmark_model'")
+    threads: int
+    delegate: str = Field("xnnpack", description="xnnpack | none | gpu | nnapi")
+    warmup: int
+    runs: int
+    latency: LatencyStats | None = None
+    timing_meaningful: bool = Field(True, description="False for emulated lanes (qemu): never show as latency")
+    init_ms: float | None = None
+    first_inference_ms: float | None = None
+    peak_rss_mb: float | None = None
+    load_delta_mb: float | None = None
+    pss_mb: float | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+BUNDLE_SCHEMA_VERSION = 1
+
+
+class TensorInfo(BaseModel):
+    """An input or output tensor as read back from the artifact file itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    shape: list[int]
+    dtype: str = Field(description="float32 | float16 | int8 | uint8 | int16")
+    layout: str = Field("", description="NCHW | NHWC for image inputs, empty for logits")
+    quant_scale: float | None = None
+    quant_zero_point: int | None = None
+
+
+class BundleArtifact(BaseModel):
+    """One model file inside an app bundle."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="path relative to the bundle root")
+    format: str = Field(description="tflite | onnx | coreml")
+    precision: str = Field(description="fp32 | fp16 | dynamic-int8 | int8 | int16x8 ...")
+    quantization: str = Field("", description="mode read back from the file: none | fp16 | dynamic | full-int8 ...")
+    sha256: str
+    size_bytes: int
+    inputs: list[TensorInfo] = Field(default_factory=list)
+    outputs: list[TensorInfo] = Field(default_factory=list)
+    gate: str = Field("not-run", description="passed | rejected | not-run")
+
+
+class BundleFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    sha256: str
+    size_bytes: int
+
+
+class GoldenSample(BaseModel):
+    """A real test input with the output the artifact must reproduce on the phone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_file: str = Field(description=".npy (float32, already preprocessed, model layout) relative to the bundle root")
+    image_file: str = Field("", description="the raw image (PNG) before preprocessing, for the app's own pipeline")
+    label: int
+    expected_logits: list[float]
+    expected_class: int
+    atol: float
+
+
+class BundleModelJson(BaseModel):
+    """``model.json`` at the root of every bundle: what an app needs to load the model without guessing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = BUNDLE_SCHEMA_VERSION
+    name: str
+    version: str
+    created_at: str
+    app: str = "android"
+    artifacts: list[BundleArtifact]
+    preprocessing: dict[str, Any] = Field(description="edgeprune.contract.PreprocessContract as a dict")
+    labels_file: str = "labels.txt"
+    class_names: list[str]
+    decision_thresholds: dict[str, float] = Field(default_factory=dict)
+    intended_use: str = ""
+    metrics: dict[str, Any] = Field(default_factory=dict, description="per-artifact verification metrics")
+    golden_samples: list[GoldenSample] = Field(default_factory=list)
+    manifest_file: str = "manifest.json"
+    files: list[BundleFile] = Field(default_factory=list, description="sha256 of every other file in the bundle")

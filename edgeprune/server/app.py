@@ -1,0 +1,131 @@
+"""``create_app(settings)``: the FastAPI application factory (no engine or settings at import time)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from edgeprune import __version__
+from edgeprune.errors import EdgepruneError
+from edgeprune.server import dashboard
+from edgeprune.server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from edgeprune.server.routes import ROUTERS
+from edgeprune.server.settings import ServerSettings
+from edgeprune.server.state import ServerState
+
+log = logging.getLogger("edgeprune.server")
+BUNDLE_UPLOAD_PATH = "/api/v1/bundles"
+MULTIPART_OVERHEAD = 1024 * 1024  # form fields and boundaries around the zip
+
+
+def print_new_admin_key(key: str) -> None:
+    """Show a freshly generated admin key once (only its hash is stored)."""
+    print(
+        "\n  A new admin API key was generated. It is shown only now; store it safely:\n"
+        f"\n      {key}\n\n  Use it as 'Authorization: Bearer <key>'. "
+        "Create more keys with `edgeprune keys create --scope admin|device`.\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _validation_summary(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for err in errors[:10]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()]
+    return JSONResponse(
+        status_code=422,
+        content=jsonable_encoder({"detail": errors, "message": _validation_summary(errors)}),
+    )
+
+
+async def _on_edgeprune_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+
+def create_app(
+    settings: ServerSettings | None = None,
+    on_new_admin_key: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """Build the application: routers, limits, optional CORS, and a lifespan that migrates the database."""
+    settings = settings or ServerSettings.from_env()
+    state = ServerState.from_settings(settings)
+    announce = on_new_admin_key or print_new_admin_key
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        new_key = await run_in_threadpool(state.startup)
+        if new_key:
+            announce(new_key)
+        try:
+            yield
+        finally:
+            state.shutdown()
+
+    app = FastAPI(
+        title="edgeprune server",
+        version=__version__,
+        description="Model delivery and on-device measurement collection for edgeprune bundles.",
+        lifespan=lifespan,
+        docs_url=None,  # the Swagger/ReDoc pages load assets from a CDN; /openapi.json stays available
+        redoc_url=None,
+    )
+    app.state.edgeprune = state
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(dashboard.router)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(EdgepruneError, _on_edgeprune_error)
+
+    def limit_for(method: str, path: str) -> int:
+        if method == "POST" and path.rstrip("/") == BUNDLE_UPLOAD_PATH:
+            return settings.max_bundle_bytes + MULTIPART_OVERHEAD
+        return settings.max_request_bytes
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "Range"],
+            expose_headers=["ETag", "Content-Range", "Accept-Ranges"],
+        )
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app
+
+
+def serve_forever(settings: ServerSettings, announce: Callable[[str], None] = print_new_admin_key,
+                  banner: Callable[[str], None] | None = None) -> None:
+    """Migrate, seed keys, then run uvicorn until interrupted (used by ``edgeprune serve`` and ``-m``)."""
+    import uvicorn
+
+    app = create_app(settings, on_new_admin_key=announce)
+    new_key = app.state.edgeprune.startup()  # fail before binding the port if the database is unusable
+    if new_key:
+        announce(new_key)
+    base = f"http://{settings.host}:{settings.port}"
+    (banner or (lambda line: print(line, file=sys.stderr, flush=True)))(
+        f"edgeprune server on {base} | database {settings.database_label} | data {settings.data_dir.resolve()}\n"
+        f"  health: {base}/healthz   dashboard: {base}/dashboard (admin key in the Authorization header)"
+    )
+    logging.basicConfig(level=settings.log_level.upper() if settings.log_level != "trace" else "DEBUG",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, server_header=False)

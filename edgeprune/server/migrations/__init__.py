@@ -1,0 +1,1 @@
+"""Alembic migrations for the edgeprune server (applied by ``Database.migrate`` on start)."""

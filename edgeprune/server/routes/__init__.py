@@ -1,0 +1,7 @@
+"""One router per resource; ``ROUTERS`` is the list ``create_app`` mounts."""
+
+from __future__ import annotations
+
+from edgeprune.server.routes import bundles, channels, health, keys, measurements
+
+ROUTERS = [health.router, bundles.router, channels.router, measurements.router, keys.router]

@@ -1,0 +1,108 @@
+"""``/api/v1/apps/{app_id}/channels/{channel}``: point/re-point (admin), current model (device), history."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from edgeprune.server.deps import AdminKey, DeviceKey, StateDep
+from edgeprune.server.models import Bundle, Channel, ChannelEvent, DeliveryEvent, utcnow
+from edgeprune.server.routes._common import download_url, etag_matches
+from edgeprune.server.schemas import NAME_PATTERN, ChannelEventOut, ChannelPointer, ChannelState, CurrentModel
+from edgeprune.server.security import KeyInfo
+from edgeprune.server.state import ServerState
+
+log = logging.getLogger("edgeprune.server.channels")
+router = APIRouter(prefix="/api/v1/apps/{app_id}/channels", tags=["channels"])
+AppId = Annotated[str, Path(pattern=NAME_PATTERN, description="application id, e.g. org.example.app")]
+ChannelName = Annotated[str, Path(pattern=NAME_PATTERN, description="release channel, e.g. stable")]
+
+
+def point_channel(state: ServerState, app_id: str, channel: str, sha256: str, key: KeyInfo) -> ChannelState:
+    """Point ``(app_id, channel)`` at a stored bundle and record the change (404 if the bundle is unknown)."""
+    for _attempt in range(3):  # two first-time PUTs racing on the unique (app_id, name) retry once
+        try:
+            with state.db.write() as session:
+                if session.get(Bundle, sha256) is None:
+                    raise HTTPException(404, f"no bundle with sha256 {sha256}; publish it first")
+                row = session.scalar(select(Channel).where(Channel.app_id == app_id, Channel.name == channel))
+                previous = row.bundle_sha256 if row is not None else None
+                now = utcnow()
+                if row is None:
+                    row = Channel(app_id=app_id, name=channel, bundle_sha256=sha256, updated_at=now)
+                    session.add(row)
+                elif previous != sha256:
+                    row.bundle_sha256, row.updated_at = sha256, now
+                if previous != sha256:
+                    session.add(ChannelEvent(app_id=app_id, channel=channel, bundle_sha256=sha256,
+                                             previous_sha256=previous, changed_at=now, changed_by=key.id))
+                    log.info("channel %s/%s -> %s (was %s)", app_id, channel, sha256, previous)
+                session.flush()
+                return ChannelState(app_id=app_id, channel=channel, bundle_sha256=sha256,
+                                    previous_sha256=previous, updated_at=row.updated_at)
+        except IntegrityError:
+            continue
+    raise HTTPException(409, "the channel was changed concurrently; retry")
+
+
+@router.put("/{channel}", response_model=ChannelState)
+def put_channel(app_id: AppId, channel: ChannelName, body: ChannelPointer, key: AdminKey,
+                state: StateDep) -> ChannelState:
+    """Point a channel at a bundle; pointing it back at an older bundle is a rollback."""
+    return point_channel(state, app_id, channel, body.bundle_sha256, key)
+
+
+@router.get("/{channel}/current", response_model=CurrentModel,
+            responses={304: {"description": "If-None-Match matched"}, 404: {"description": "unknown channel"}})
+def current_model(app_id: AppId, channel: ChannelName, request: Request, key: DeviceKey, state: StateDep,
+                  abi: Annotated[str, Query(max_length=64, description="device ABI, e.g. arm64-v8a")] = "",
+                  ) -> Response:
+    """What a device on this channel should run now (ETag = bundle sha256; 304 when unchanged)."""
+    with state.db.read() as session:
+        row = session.scalar(select(Channel).where(Channel.app_id == app_id, Channel.name == channel))
+        if row is None:
+            raise HTTPException(404, f"app {app_id!r} has no channel {channel!r}")
+        bundle = session.get(Bundle, row.bundle_sha256)
+        if bundle is None:  # pragma: no cover - prevented by the foreign key
+            raise HTTPException(404, "the channel points at a missing bundle")
+    sha = bundle.sha256
+    not_modified = etag_matches(request.headers.get("if-none-match"), sha)
+    _record_delivery(state, app_id, channel, abi, sha, not_modified, key)
+    headers = {"ETag": f'"{sha}"', "Cache-Control": "no-cache"}
+    if not_modified:
+        return Response(status_code=304, headers=headers)
+    body = CurrentModel(bundle_sha256=sha, name=bundle.name, version=bundle.version, size_bytes=bundle.size_bytes,
+                        download_url=download_url(sha), model_json=json.loads(bundle.model_json))
+    return JSONResponse(body.model_dump(), headers=headers)
+
+
+def _record_delivery(state: ServerState, app_id: str, channel: str, abi: str, sha: str, not_modified: bool,
+                     key: KeyInfo) -> None:
+    """Remember which ABI asked (best effort: a failed log entry never blocks delivery)."""
+    try:
+        with state.db.write() as session:
+            session.add(DeliveryEvent(app_id=app_id, channel=channel, abi=abi, bundle_sha256=sha,
+                                      not_modified=not_modified, key_id=key.id))
+    except Exception:  # pragma: no cover - logged, not fatal
+        log.exception("could not record a delivery event for %s/%s", app_id, channel)
+
+
+@router.get("/{channel}/history", response_model=list[ChannelEventOut])
+def channel_history(app_id: AppId, channel: ChannelName, key: AdminKey, state: StateDep) -> list[ChannelEventOut]:
+    """Every pointing of this channel, newest first."""
+    with state.db.read() as session:
+        rows = session.scalars(
+            select(ChannelEvent)
+            .where(ChannelEvent.app_id == app_id, ChannelEvent.channel == channel)
+            .order_by(ChannelEvent.id.desc())
+        ).all()
+    if not rows:
+        raise HTTPException(404, f"app {app_id!r} has no channel {channel!r}")
+    return [ChannelEventOut(bundle_sha256=r.bundle_sha256, previous_sha256=r.previous_sha256,
+                            changed_at=r.changed_at) for r in rows]

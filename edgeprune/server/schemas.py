@@ -1,0 +1,100 @@
+"""Request/response bodies of the HTTP API. Measurements use :class:`edgeprune.schemas.Measurement` as is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+class BundleUploaded(BaseModel):
+    """Answer to ``POST /api/v1/bundles``."""
+
+    bundle_sha256: str
+    name: str
+    version: str
+    size_bytes: int
+
+
+class ArtifactSummary(BaseModel):
+    file: str
+    format: str
+    precision: str
+    sha256: str
+    size_bytes: int
+
+
+class BundleSummary(BundleUploaded):
+    """One entry of ``GET /api/v1/bundles``."""
+
+    created_at: datetime
+    download_url: str
+    artifacts: list[ArtifactSummary]
+    channels: list[str] = Field(description="'app_id/channel' currently pointing at this bundle")
+
+
+class ChannelPointer(BaseModel):
+    """Body of ``PUT /api/v1/apps/{app_id}/channels/{channel}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bundle_sha256: str = Field(pattern=SHA256_PATTERN)
+
+
+class ChannelState(BaseModel):
+    app_id: str
+    channel: str
+    bundle_sha256: str
+    previous_sha256: str | None
+    updated_at: datetime
+
+
+class ChannelEventOut(BaseModel):
+    bundle_sha256: str
+    previous_sha256: str | None
+    changed_at: datetime
+
+
+class CurrentModel(BaseModel):
+    """Answer to ``GET .../current``: what a device should run, and where to fetch it."""
+
+    bundle_sha256: str
+    name: str
+    version: str
+    size_bytes: int
+    download_url: str
+    model_json: dict[str, Any]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["admin", "device"]
+    label: str = Field("", max_length=200)
+
+
+class KeyPublic(BaseModel):
+    id: int
+    scope: str
+    label: str
+    created_at: datetime
+    revoked: bool
+
+
+class KeyCreated(BaseModel):
+    """The only response that ever contains a key in clear."""
+
+    id: int
+    scope: str
+    label: str
+    key: str
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str

@@ -1,0 +1,55 @@
+"""Per-application state (settings, database, bundle store), created by ``create_app``, never at import."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.server.db import Database
+from edgeprune.server.security import KeyCache, bootstrap_admin
+from edgeprune.server.settings import ServerSettings
+from edgeprune.server.storage import FileBundleStore, make_store
+
+log = logging.getLogger("edgeprune.server")
+
+
+@dataclass
+class ServerState:
+    settings: ServerSettings
+    db: Database
+    store: FileBundleStore
+    keys: KeyCache = field(default_factory=lambda: KeyCache(10.0))
+    started: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> ServerState:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings=settings, db=Database(settings.resolved_database_url, settings.db_pool_size),
+                   store=make_store(settings), keys=KeyCache(settings.auth_cache_seconds))
+
+    def startup(self) -> str | None:
+        """Apply migrations and seed the admin key; return a newly generated admin key (once), else None."""
+        with self._lock:
+            if self.started:
+                return None
+            try:
+                revision = self.db.migrate()
+                admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
+                generated = bootstrap_admin(self.db, admin)
+            except SQLAlchemyError as exc:
+                raise EdgepruneError(
+                    f"cannot prepare the database {self.settings.database_label}: {exc.__class__.__name__}: "
+                    f"{str(exc).splitlines()[0]}",
+                    "check EDGEPRUNE_DATABASE_URL / --database-url and that the database server is running",
+                ) from exc
+            log.info("database %s at schema revision %s", self.settings.database_label, revision)
+            self.started = True
+            return generated
+
+    def shutdown(self) -> None:
+        self.db.dispose()
