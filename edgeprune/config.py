@@ -157,6 +157,11 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         except tomllib.TOMLDecodeError as exc:
             raise EdgepruneError(f"{p} is not valid TOML ({exc})", "fix the syntax") from None
         origin = str(p)
+    return validate_config(apply_overrides(data, overrides), origin)
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Set dotted keys (``prune.flops_reduction``) in a nested config dict; None values are ignored."""
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -165,6 +170,10 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
+    return data
+
+
+def validate_config(data: dict[str, Any], origin: str) -> BuildConfig:
     try:
         return BuildConfig.model_validate(data)
     except ValidationError as exc:

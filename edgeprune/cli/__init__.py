@@ -5,10 +5,14 @@ from __future__ import annotations
 import typer
 
 from edgeprune.cli.build import build
+from edgeprune.cli.compare import compare
 from edgeprune.cli.export import export
+from edgeprune.cli.keys import keys_app
 from edgeprune.cli.list_cmd import list_
 from edgeprune.cli.profile import profile
 from edgeprune.cli.prune import prune
+from edgeprune.cli.publish import publish
+from edgeprune.cli.serve import serve
 from edgeprune.cli.train import train
 from edgeprune.cli.verify import verify
 
@@ -21,6 +25,10 @@ app.command("export")(export)
 app.command("verify")(verify)
 app.command("profile")(profile)
 app.command("list")(list_)
+app.command("compare")(compare)
+app.command("serve")(serve)
+app.command("publish")(publish)
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -6,26 +6,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeprune.config import BuildConfig
-from edgeprune.errors import EdgepruneError
+from edgeprune.config import BuildConfig, apply_overrides, validate_config
 from edgeprune.pipeline.manifest import load_manifest
 
 
 def config_of(run_dir: Path, changes: dict[str, Any]) -> BuildConfig:
     """The run's resolved config with ``changes`` (dotted keys) applied."""
     data = load_manifest(run_dir).config
-    for dotted, value in changes.items():
-        if value is None:
-            continue
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    try:
-        return BuildConfig.model_validate(data)
-    except Exception as exc:  # pydantic ValidationError
-        raise EdgepruneError(f"invalid settings for {run_dir}: {exc}", "check the flags") from None
+    return validate_config(apply_overrides(data, changes), f"settings for {run_dir}")
 
 
 def rerun(run_dir: Path, changes: dict[str, Any], first: str, last: str) -> Any:

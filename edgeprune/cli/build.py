@@ -9,12 +9,41 @@ from typing import Annotated
 import typer
 
 from edgeprune.cli._common import (
-    console, fail_if_rejected, handle_errors, parse_options, print_next_steps, print_summary, split_list,
+    console,
+    fail_if_rejected,
+    handle_errors,
+    parse_options,
+    print_next_steps,
+    print_summary,
+    split_list,
 )
 from edgeprune.cli._options import (
-    BalanceOpt, BatchOpt, ConfigOpt, CriterionOpt, CritOptionOpt, DataOpt, DeviceOpt, DistillOpt, EpochsOpt,
-    FlopsOpt, FtEpochsOpt, ImageSizeOpt, LrOpt, MaxTrainOpt, MinChOpt, ModelOpt, NameOpt, OutOpt, ParamsOpt,
-    PretrainedOpt, RoundOpt, SeedOpt, StepsOpt, WeightsOpt, WidthOpt, overrides,
+    BalanceOpt,
+    BatchOpt,
+    ConfigOpt,
+    CriterionOpt,
+    CritOptionOpt,
+    DataOpt,
+    DeviceOpt,
+    DistillOpt,
+    EpochsOpt,
+    FlopsOpt,
+    FtEpochsOpt,
+    ImageSizeOpt,
+    LrOpt,
+    MaxTrainOpt,
+    MinChOpt,
+    ModelOpt,
+    NameOpt,
+    OutOpt,
+    ParamsOpt,
+    PretrainedOpt,
+    RoundOpt,
+    SeedOpt,
+    StepsOpt,
+    WeightsOpt,
+    WidthOpt,
+    overrides,
 )
 from edgeprune.config import BuildConfig, load_config
 

@@ -6,8 +6,25 @@ import sys
 
 from edgeprune.cli._common import console, handle_errors, parse_options
 from edgeprune.cli._options import (
-    ConfigOpt, CriterionOpt, CritOptionOpt, DataOpt, DistillOpt, FlopsOpt, FtEpochsOpt, ImageSizeOpt, MinChOpt,
-    ModelOpt, NameOpt, OutOpt, ParamsOpt, RoundOpt, SeedOpt, StepsOpt, WeightsOpt, WidthOpt, overrides,
+    ConfigOpt,
+    CriterionOpt,
+    CritOptionOpt,
+    DataOpt,
+    DistillOpt,
+    FlopsOpt,
+    FtEpochsOpt,
+    ImageSizeOpt,
+    MinChOpt,
+    ModelOpt,
+    NameOpt,
+    OutOpt,
+    ParamsOpt,
+    RoundOpt,
+    SeedOpt,
+    StepsOpt,
+    WeightsOpt,
+    WidthOpt,
+    overrides,
 )
 from edgeprune.cli.build import resolve_run_dir
 from edgeprune.config import load_config

@@ -16,7 +16,7 @@ def publish(
     path: Annotated[Path, typer.Argument(help="run directory, bundle directory or bundle .zip")],
     server: Annotated[str, typer.Option("--server", envvar="EDGEPRUNE_SERVER", help="e.g. http://127.0.0.1:8000")],
     channel: Annotated[str | None, typer.Option("--channel", help="point this channel at the bundle, e.g. stable")] = None,
-    app_id: Annotated[str, typer.Option("--app-id", envvar="EDGEPRUNE_APP_ID", help="application id the channel belongs to")] = "default",
+    app_id: Annotated[str, typer.Option("--app-id", envvar="EDGEPRUNE_APP_ID", help="application id the channel belongs to (the demo app uses edgeprune-demo)")] = "edgeprune-demo",
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="EDGEPRUNE_API_KEY", help="admin key (prefer the env variable)")] = None,
 ) -> None:
     """Check a bundle locally, upload it (sha256 verified by the server) and optionally point a channel at it."""

@@ -9,8 +9,20 @@ import typer
 
 from edgeprune.cli._common import console, handle_errors
 from edgeprune.cli._options import (
-    BalanceOpt, BatchOpt, ConfigOpt, DataOpt, DeviceOpt, EpochsOpt, ImageSizeOpt, LrOpt, MaxTrainOpt, ModelOpt,
-    PretrainedOpt, SeedOpt, WidthOpt, overrides,
+    BalanceOpt,
+    BatchOpt,
+    ConfigOpt,
+    DataOpt,
+    DeviceOpt,
+    EpochsOpt,
+    ImageSizeOpt,
+    LrOpt,
+    MaxTrainOpt,
+    ModelOpt,
+    PretrainedOpt,
+    SeedOpt,
+    WidthOpt,
+    overrides,
 )
 from edgeprune.config import load_config
 
@@ -34,6 +46,7 @@ def train(
     summary = train_checkpoint(cfg, out, console)
     if distributed.is_main():
         test = summary["test"]
-        console.print(f"wrote {out} (world size {summary['world_size']}): test balanced accuracy "
+        console.print(f"wrote {out} (world size {summary['world_size']}, ranks_in_sync={summary['ranks_in_sync']}): "
+                      f"test balanced accuracy "
                       f"{test['balanced_accuracy']:.3f}, accuracy {test['accuracy']:.3f}")
         console.print(f"Next: edgeprune build --model {cfg.model.name} --weights {out} --data {cfg.data.source}")

@@ -13,14 +13,31 @@ from edgeprune.registry import Registry
 from edgeprune.schemas import DeviceFingerprint, Measurement
 
 
+DELEGATES = ("xnnpack", "none", "gpu", "nnapi")
+
+
 @dataclass
 class BenchSpec:
-    """What to run: one measurement per thread count, ``warmup`` untimed then ``runs`` timed invokes."""
+    """What to run: one measurement per thread count, ``warmup`` untimed then ``runs`` timed invokes.
+
+    ``delegate`` defaults from ``use_xnnpack`` ("xnnpack" or "none"); "gpu" and "nnapi" only exist on Android.
+    Android (adb) only: ``big_cores`` pins the run to the fastest cluster with ``taskset``; ``cooldown_c`` waits
+    (at most ``cooldown_timeout_s``) until the battery is below that temperature before each configuration;
+    ``benchmark_binary`` is the user's own ``benchmark_model`` (else $EDGEPRUNE_BENCHMARK_MODEL); ``via_app``
+    runs the demo app's BenchmarkActivity instead; ``op_profiling`` adds benchmark_model's per-op table.
+    """
 
     threads: list[int] = field(default_factory=lambda: [1])
     warmup: int = 10
     runs: int = 50
     use_xnnpack: bool = True
+    delegate: str = ""
+    big_cores: bool = False
+    cooldown_c: float | None = None
+    cooldown_timeout_s: float = 300.0
+    benchmark_binary: str | None = None
+    via_app: bool = False
+    op_profiling: bool = False
 
     def __post_init__(self) -> None:
         if not self.threads or any(
@@ -35,10 +52,13 @@ class BenchSpec:
                 "use warmup >= 0 and runs >= 1",
             )
         self.threads = [int(t) for t in self.threads]
-
-    @property
-    def delegate(self) -> str:
-        return "xnnpack" if self.use_xnnpack else "none"
+        self.delegate = (self.delegate or ("xnnpack" if self.use_xnnpack else "none")).strip().lower()
+        if self.delegate not in DELEGATES:
+            raise EdgepruneError(f"unknown delegate '{self.delegate}'", f"use one of: {', '.join(DELEGATES)}")
+        if self.delegate == "none":
+            self.use_xnnpack = False
+        if self.cooldown_c is not None and not 0 < self.cooldown_c < 80:
+            raise EdgepruneError(f"bad cool-down temperature {self.cooldown_c} °C", "use e.g. cooldown_c=38")
 
 
 class Device(ABC):
@@ -78,10 +98,31 @@ def register_device(cls: D) -> D:
     return cls
 
 
+def split_options(arg: str | None) -> tuple[str | None, dict[str, str]]:
+    """Split a device argument ``MAIN?key=value&key=value`` into MAIN (None when empty) and its options."""
+    if not arg:
+        return None, {}
+    main, _, query = arg.partition("?")
+    options: dict[str, str] = {}
+    for pair in filter(None, query.split("&")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise EdgepruneError(f"device option '{pair}' is not key=value", "write options like adb:SERIAL?big_cores=1")
+        options[key.strip()] = value.strip()
+    return main.strip() or None, options
+
+
+def option_bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def open_device(spec: str) -> Device:
     """Open a device from a spec such as ``host``, ``adb``, ``adb:SERIAL``, ``qemu-arm64`` or ``ssh:user@host``."""
     spec = (spec or "").strip()
     if not spec:
         raise EdgepruneError("empty device spec", f"use one of: {', '.join(DEVICES.names()) or 'host'}")
     kind, _, arg = spec.partition(":")
+    if "?" in kind:  # options without an argument: "adb?port=5038" == "adb:?port=5038"
+        kind, _, query = kind.partition("?")
+        arg = "?" + query
     return DEVICES.get(kind.strip()).from_spec(arg.strip() or None)

@@ -3,7 +3,8 @@
 * fp32: ``litert_torch.convert``
 * fp16 / dynamic-int8: AI Edge Quantizer recipes applied to the fp32 flatbuffer (FLOAT_CASTING, dynamic_wi8_afp32)
 * int8: PT2E static quantization (symmetric, per-channel) calibrated on ``calib_inputs``, then converted;
-  litert-torch gives int8 input and output tensors, recorded in the artifact's TensorInfo.
+  litert-torch gives int8 input and output tensors, recorded in the artifact's TensorInfo. ``io_dtype``
+  float32 / uint8 adds QUANTIZE / DEQUANTIZE ops at the graph edges (``set_tflite_io_dtype``).
 * NHWC I/O: the model is wrapped with ``litert_torch.to_channel_last_io`` before conversion.
 """
 
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from edgeprune.errors import EdgepruneError
 from edgeprune.export.base import Exporter, ExportFailedError, ExportRequest, register_exporter
 from edgeprune.export.tflite_inspect import inspect_tflite
 from edgeprune.export.tflite_metadata import embed_tflite_metadata
@@ -158,6 +160,112 @@ def _aeq(float_model: bytes, precision: str) -> bytes:
     return bytes(result)
 
 
+# -- I/O dtype of full-integer models ---------------------------------------------------------------------
+IO_DTYPES = ("float32", "int8", "uint8", "int16")
+
+
+def resolve_io_dtype(exporter: Exporter, req: ExportRequest) -> str:
+    """The I/O dtype to produce: ``req.io_dtype`` (if the request has one) or the precision's default.
+
+    ``exporter.io_dtypes`` maps a precision to its allowed I/O dtypes, default first; precisions not listed
+    have float32 I/O only.
+    """
+    allowed = getattr(exporter, "io_dtypes", {}).get(req.precision, ("float32",))
+    wanted = getattr(req, "io_dtype", None)
+    wanted = str(wanted).lower() if wanted else allowed[0]
+    if wanted not in allowed:
+        raise EdgepruneError(
+            f"io_dtype '{wanted}' is not available for {exporter.key} precision '{req.precision}'",
+            f"use one of: {', '.join(allowed)}",
+        )
+    return wanted
+
+
+def set_tflite_io_dtype(data: bytes, io_dtype: str) -> bytes:
+    """Turn the int8 inputs/outputs of a full-integer model into float32 or uint8 ones.
+
+    The integer graph is left as it is: a QUANTIZE op is put in front of each int8 input and a DEQUANTIZE
+    (float32) or QUANTIZE (uint8, same scale, zero point + 128) op after each int8 output, which is the form
+    TFLiteConverter emits for ``inference_input_type=float32/uint8``. Non-int8 I/O tensors are kept.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    if io_dtype == "int8":
+        return data
+    if io_dtype not in ("float32", "uint8"):
+        raise EdgepruneError(f"cannot rewrite model I/O to '{io_dtype}'", "use float32, int8 or uint8")
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    graph = model.subgraphs[0]
+    op = schema.BuiltinOperator
+
+    def opcode(code: int) -> int:
+        for i, c in enumerate(model.operatorCodes):
+            if max(c.builtinCode, c.deprecatedBuiltinCode) == code:
+                return i
+        new = schema.OperatorCodeT()
+        new.builtinCode, new.deprecatedBuiltinCode, new.version = code, min(code, 127), 2
+        model.operatorCodes.append(new)
+        return len(model.operatorCodes) - 1
+
+    def edge_tensor(old: int) -> int:
+        src = graph.tensors[old]
+        new = schema.TensorT()
+        new.shape, new.name, new.buffer = list(src.shape), src.name, 0
+        new.shapeSignature = None if src.shapeSignature is None else list(src.shapeSignature)
+        if io_dtype == "uint8":
+            new.type = schema.TensorType.UINT8
+            new.quantization = schema.QuantizationParametersT()
+            new.quantization.scale = list(src.quantization.scale)
+            new.quantization.zeroPoint = [int(z) + 128 for z in src.quantization.zeroPoint]
+        else:
+            new.type = schema.TensorType.FLOAT32
+        src.name = (src.name or b"") + (b"_int8" if isinstance(src.name, bytes) else "_int8")
+        graph.tensors.append(new)
+        return len(graph.tensors) - 1
+
+    def is_int8(t: int) -> bool:
+        q = graph.tensors[t].quantization
+        return graph.tensors[t].type == schema.TensorType.INT8 and q is not None and q.scale is not None
+
+    remap: dict[int, int] = {}
+    head, tail = [], []
+    for t in list(graph.inputs):
+        if is_int8(t):
+            remap[t] = edge_tensor(t)
+            head.append(_operator(schema, opcode(op.QUANTIZE), remap[t], t))
+    out_code = opcode(op.QUANTIZE if io_dtype == "uint8" else op.DEQUANTIZE)
+    for t in list(graph.outputs):
+        if is_int8(t):
+            remap[t] = edge_tensor(t)
+            tail.append(_operator(schema, out_code, t, remap[t]))
+    if not remap:
+        return data
+    graph.operators = head + list(graph.operators) + tail
+    graph.inputs = [remap.get(int(t), int(t)) for t in graph.inputs]
+    graph.outputs = [remap.get(int(t), int(t)) for t in graph.outputs]
+    for sig in model.signatureDefs or []:
+        for entry in list(sig.inputs or []) + list(sig.outputs or []):
+            entry.tensorIndex = remap.get(entry.tensorIndex, entry.tensorIndex)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _operator(schema: Any, opcode_index: int, src: int, dst: int) -> Any:
+    new = schema.OperatorT()
+    new.opcodeIndex, new.inputs, new.outputs = opcode_index, [src], [dst]
+    return new
+
+
+def io_metadata(path: Path, layout: str = "") -> dict[str, Any]:
+    """The I/O actually present in a .tflite file (dtype, shape, quantization) plus the image input layout."""
+    info = inspect_tflite(path)
+    inputs = [t.model_copy(update={"layout": layout}) if layout and len(t.shape) == 4 else t for t in info.inputs]
+    return {
+        "inputs": [t.model_dump(exclude_none=True) for t in inputs],
+        "outputs": [t.model_dump(exclude_none=True) for t in info.outputs],
+    }
+
+
 @register_exporter(primary=True)
 class LiteRTTorchExporter(Exporter):
     """PyTorch -> .tflite with litert-torch; quantization by AEQ (fp16, dynamic) or PT2E (int8)."""
@@ -171,12 +279,22 @@ class LiteRTTorchExporter(Exporter):
     calibrated = frozenset({"int8"})
     expected = {"fp32": "none", "fp16": "fp16-weights", "dynamic-int8": "dynamic-int8", "int8": "full-int8"}
     backend_dist = "litert-torch"
+    io_dtypes = {"int8": ("int8", "float32", "uint8")}  # first = default (PT2E's native int8 I/O)
+
+    def check(self, req: ExportRequest) -> None:
+        super().check(req)
+        resolve_io_dtype(self, req)
+
+    def metadata_for(self, req: ExportRequest) -> dict[str, Any]:
+        meta = super().metadata_for(req)
+        meta["export"]["io_dtype"] = resolve_io_dtype(self, req)
+        return meta
 
     def _export(self, req: ExportRequest, tmp_path: Path) -> None:
         module, example, calib = _layout_wrap(req)
         with _quiet_converter():
             if req.precision == "int8":
-                data = _convert_int8(module, example, calib)
+                data = set_tflite_io_dtype(_convert_int8(module, example, calib), resolve_io_dtype(self, req))
             else:
                 data = _convert_float(module, example, _model_key(req))
                 if req.precision in ("fp16", "dynamic-int8"):
@@ -184,7 +302,9 @@ class LiteRTTorchExporter(Exporter):
         tmp_path.write_bytes(data)
 
     def embed_metadata(self, path: Path, metadata: dict[str, Any]) -> None:
-        embed_tflite_metadata(path, metadata)
+        export = dict(metadata.get("export", {}))
+        export["io"] = io_metadata(path, str(export.get("io_layout", "")))  # read back from the file
+        embed_tflite_metadata(path, {**metadata, "export": export})
 
     def describe(self, path: Path) -> tuple[str, list[TensorInfo], list[TensorInfo]]:
         """Inspect the flatbuffer and make sure LiteRT can load and allocate it."""

@@ -1,24 +1,49 @@
-"""Runs the stages in order, skipping finished ones whose cache key and outputs are unchanged."""
+"""Runs the stages in order, skipping finished ones whose cache key and outputs are unchanged.
+
+Crash safety: every file is written atomically (temp name, then rename), the manifest is rewritten after
+each stage, and a file under ``models/`` or ``artifacts/`` counts only when a finished stage records its
+sha256. After an interruption (Ctrl-C, a kill, a crash) the next invocation removes leftover temp files and
+unrecorded outputs of the unfinished stage, then resumes from the first stage that is not finished.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from edgeprune.config import BuildConfig
 from edgeprune.errors import EdgepruneError
-from edgeprune.fsutil import sha256_file, write_json_atomic
+from edgeprune.fsutil import write_json_atomic
 from edgeprune.pipeline.context import BuildContext
-from edgeprune.pipeline.manifest import MANIFEST, Manifest, StageRecord, cache_key, load_manifest, now
+from edgeprune.pipeline.manifest import (
+    MANIFEST,
+    Invocation,
+    Manifest,
+    StageRecord,
+    cache_key,
+    digest,
+    interrupts_deferred,
+    load_manifest,
+    now,
+    outputs_intact,
+    run_dir_lock,
+    sweep_temp_files,
+    sweep_unrecorded,
+)
 from edgeprune.pipeline.stages import STAGE_NAMES, STAGES, Stage
-from edgeprune.pipeline.summary import artifact_rows
 from edgeprune.pipeline.versions import tool_versions
+from edgeprune.report.json_report import REPORT_SCHEMA_VERSION, artifact_table, build_report
 
 REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+__all__ = ["REPORT_SCHEMA_VERSION", "BuildOutcome", "artifact_table", "build_report", "run_build"]
 
 
 @dataclass
@@ -38,20 +63,52 @@ def _input_hashes(ctx: BuildContext, stage: Stage) -> dict[str, str]:
     out = {}
     for rel in stage.input_files(ctx):
         p = ctx.path(rel)
-        out[rel] = sha256_file(p) if p.is_file() else "missing"
+        out[rel] = digest(p) if p.exists() else "missing"
     return out
 
 
-def _outputs_intact(ctx: BuildContext, record: StageRecord) -> bool:
-    return all(ctx.path(rel).is_file() and sha256_file(ctx.path(rel)) == sha for rel, sha in record.outputs.items())
+def _sha256_array(*arrays: Any) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
-def _start_manifest(ctx: BuildContext, command: list[str]) -> Manifest:
+def reproducibility_info(ctx: BuildContext) -> dict[str, Any]:
+    """What a rebuild must reproduce or explain: seed, exact split contents, calibration ids, torch settings."""
+    import torch
+
+    data = ctx.data
+    splits = {name: {"n": int(len(part.y)), "sha256": _sha256_array(part.x.numpy(), part.y.numpy())}
+              for name, part in (("train", data.train), ("val", data.val), ("test", data.test))}
+    return {
+        "seed": ctx.cfg.seed,
+        "splits": splits,
+        "calibration_ids_sha256": _sha256_array(np.asarray(data.calib_ids, dtype=np.int64)),
+        "torch_threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _previous_manifest(run_dir: Path, force: bool) -> Manifest | None:
+    if not (run_dir / MANIFEST).is_file():
+        return None
+    try:
+        return load_manifest(run_dir)
+    except EdgepruneError:
+        if force:  # an unreadable manifest is simply replaced when everything is rerun anyway
+            return None
+        raise
+
+
+def _start_manifest(ctx: BuildContext, previous: Manifest | None, command: list[str]) -> Manifest:
     cfg, data = ctx.cfg, ctx.data
-    previous = load_manifest(ctx.run_dir) if (ctx.run_dir / MANIFEST).is_file() else None
     inputs: dict[str, Any] = {"dataset": {"source": data.info["source"], "sha256": data.info["source_sha256"]}}
     if cfg.model.weights:
-        inputs["weights"] = {"path": cfg.model.weights, "sha256": sha256_file(cfg.model.weights)}
+        inputs["weights"] = {"path": cfg.model.weights, "sha256": digest(Path(cfg.model.weights))}
     from edgeprune.models import model_spec_sha256
 
     code_sha = model_spec_sha256(cfg.model.name)
@@ -60,7 +117,9 @@ def _start_manifest(ctx: BuildContext, command: list[str]) -> Manifest:
     manifest = Manifest(
         run_id=ctx.run_dir.name, command=command, config=cfg.model_dump(mode="json"), versions=tool_versions(),
         inputs=inputs, preprocessing=data.contract.model_dump(mode="json"), data=data.info,
+        reproducibility=reproducibility_info(ctx),
         stages=previous.stages if previous else [],
+        invocations=previous.invocations if previous else [],
     )
     if previous:
         manifest.created = previous.created
@@ -75,27 +134,49 @@ def run_build(cfg: BuildConfig, run_dir: Path, *, from_stage: str | None = None,
         if given is not None and given not in STAGE_NAMES:
             raise EdgepruneError(f"unknown stage '{given}'", f"stages are: {', '.join(STAGE_NAMES)}")
     last = STAGE_NAMES.index(to_stage) if to_stage else len(STAGE_NAMES) - 1
+    if from_stage and STAGE_NAMES.index(from_stage) > last:
+        raise EdgepruneError(f"--from {from_stage} comes after the last stage '{to_stage}'",
+                             "choose a first stage at or before the last one")
+    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = BuildContext(cfg=cfg, run_dir=run_dir, console=console or Console())
+    with run_dir_lock(run_dir):
+        return _run_locked(cfg, run_dir, from_stage, last, force, console or Console(), command or [], to_stage)
+
+
+def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: int, force: bool,
+                console: Console, command: list[str], to_stage: str | None) -> BuildOutcome:
+    ctx = BuildContext(cfg=cfg, run_dir=run_dir, console=console)
+    previous = _previous_manifest(run_dir, force)
     with ctx.console.status("preparing data"):
-        manifest = _start_manifest(ctx, command or [])
+        manifest = _start_manifest(ctx, previous, command)
+    invocation = Invocation(command=command, cwd=os.getcwd(), from_stage=from_stage, to_stage=to_stage, force=force)
+    manifest.invocations.append(invocation)
+    # leftovers of an interrupted invocation: temp files always, unrecorded outputs if a stage never finished
+    sweep_temp_files(run_dir)
+    if any(s.status in ("running", "failed") for s in manifest.stages):
+        removed = sweep_unrecorded(run_dir, manifest)
+        if removed:
+            ctx.console.print(f"[yellow]removed {len(removed)} unfinished output(s) of an interrupted run[/yellow]")
     manifest.save(run_dir)
     outcome = BuildOutcome(run_dir=run_dir, manifest=manifest, rows=[])
-    versions = manifest.versions
+    # every stage reads the dataset (and maybe user weights/code): their hashes belong in every key
+    external = {k: v.get("sha256") for k, v in manifest.inputs.items()}
     rerun_from = STAGE_NAMES.index(from_stage) if from_stage else len(STAGE_NAMES)
     for index, stage in enumerate(STAGES[: last + 1]):
-        key = cache_key(stage.name, stage.params(ctx), _input_hashes(ctx, stage), versions)
+        key = cache_key(stage.name, stage.params(ctx), _input_hashes(ctx, stage), manifest.versions, external)
         old = manifest.stage(stage.name)
-        reusable = (not force and index < rerun_from and old is not None and old.status in ("done", "skipped")
-                    and old.key == key and _outputs_intact(ctx, old))
+        reusable = (not force and index < rerun_from and old is not None and old.finished_ok
+                    and old.key == key and outputs_intact(run_dir, old.outputs))
         if reusable:
             assert old is not None
             ctx.results[stage.name] = old.summary
             old.status = "skipped"
             outcome.skipped.append(stage.name)
+            invocation.skipped.append(stage.name)
             ctx.console.print(f"[bold]{index + 1}/{len(STAGES)} {stage.title}[/bold] [green]unchanged, skipped[/green]")
             continue
         ctx.console.print(f"[bold]{index + 1}/{len(STAGES)} {stage.title}[/bold]")
+        sweep_temp_files(run_dir)
         record = StageRecord(name=stage.name, status="running", key=key, started=now())
         manifest.upsert(record)
         manifest.save(run_dir)
@@ -103,33 +184,39 @@ def run_build(cfg: BuildConfig, run_dir: Path, *, from_stage: str | None = None,
         try:
             summary, outputs = stage.run(ctx)
         except BaseException as exc:
-            record.status, record.error, record.finished = "failed", f"{type(exc).__name__}: {exc}", now()
-            manifest.save(run_dir)
+            with interrupts_deferred():
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                record.status, record.finished = "failed", now()
+                record.error = "interrupted (KeyboardInterrupt)" if interrupted else f"{type(exc).__name__}: {exc}"
+                invocation.status, invocation.finished = ("interrupted" if interrupted else "failed"), now()
+                sweep_temp_files(run_dir)
+                sweep_unrecorded(run_dir, manifest)
+                manifest.save(run_dir)
             raise
         record.status, record.finished, record.seconds = "done", now(), round(time.perf_counter() - t0, 2)
         record.summary = summary
-        record.outputs = {rel: sha256_file(ctx.path(rel)) for rel in outputs}
+        record.outputs = {rel: digest(ctx.path(rel)) for rel in outputs}
         ctx.results[stage.name] = summary
+        invocation.ran.append(stage.name)
         manifest.save(run_dir)
         outcome.ran.append(stage.name)
         # later stages depend on this one: never reuse them once it ran again
         rerun_from = min(rerun_from, index + 1)
-    outcome.rows = artifact_rows(ctx.results)
+    outcome.ran = list(invocation.ran)
+    outcome.rows = artifact_table(ctx.results)
+    invocation.status, invocation.finished = "done", now()
+    manifest.save(run_dir)
     write_json_atomic(run_dir / REPORT_JSON, build_report(manifest, outcome.rows))
+    _write_html(ctx, run_dir)
     return outcome
 
 
-def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    results = {s.name: s.summary for s in manifest.stages}
-    return {
-        "schema_version": 1,
-        "run_id": manifest.run_id,
-        "created": manifest.created,
-        "data": {k: v for k, v in manifest.data.items() if k != "calibration_ids"},
-        "prune": {k: v for k, v in results.get("prune", {}).items() if k != "test_before_finetune"},
-        "dense_test": results.get("train", {}).get("test"),
-        "pruned_test": results.get("finetune", {}).get("test"),
-        "artifacts": rows,
-        "stages": [{"name": s.name, "status": s.status, "seconds": s.seconds} for s in manifest.stages],
-        "versions": manifest.versions,
-    }
+def _write_html(ctx: BuildContext, run_dir: Path) -> None:
+    """report.html is a view of manifest + report.json: a plotting problem must not fail a finished build."""
+    from edgeprune.report import write_html_report
+
+    try:
+        write_html_report([run_dir], run_dir / REPORT_HTML)
+    except Exception as exc:  # noqa: BLE001 - reported, and `edgeprune report RUN_DIR` can retry
+        ctx.console.print(f"[yellow]warning: report.html was not written ({type(exc).__name__}: {exc}); "
+                          f"retry with: edgeprune report {run_dir}[/yellow]")

@@ -11,7 +11,8 @@ import torch
 
 from edgeprune.pipeline.checkpoints import load_checkpoint, save_checkpoint, save_exported_program
 from edgeprune.pipeline.context import ARTIFACTS_DIR, MODELS_DIR, BuildContext
-from edgeprune.train import TrainSettings, predict_logits, train_model
+from edgeprune.pipeline.recovery import recover, train_settings
+from edgeprune.train import predict_logits, train_model
 
 DENSE = f"{MODELS_DIR}/dense.pt"
 PRUNED = f"{MODELS_DIR}/pruned.pt"
@@ -33,16 +34,6 @@ class Stage(ABC):
     @abstractmethod
     def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
         """Do the work; return (summary for the manifest, relative output paths)."""
-
-
-def _settings(ctx: BuildContext, section: Any, epochs: int | None = None) -> TrainSettings:
-    cfg = ctx.cfg
-    return TrainSettings(
-        epochs=section.epochs if epochs is None else epochs, batch_size=cfg.train.batch_size,
-        optimizer=section.optimizer, lr=section.lr, weight_decay=cfg.train.weight_decay, balance=cfg.train.balance,
-        patience=section.patience, augment=cfg.train.augment, seed=cfg.seed, device=cfg.train.device,
-        temperature=getattr(section, "temperature", 4.0), alpha=getattr(section, "alpha", 0.5),
-    )
 
 
 def _log_epoch(ctx: BuildContext, label: str):
@@ -82,7 +73,7 @@ class TrainStage(Stage):
         else:
             torch.manual_seed(ctx.cfg.seed)
             model = ctx.fresh_model(pretrained=ctx.cfg.model.pretrained)
-            result = train_model(model, data.train, data.val, data.num_classes, _settings(ctx, ctx.cfg.train),
+            result = train_model(model, data.train, data.val, data.num_classes, train_settings(ctx, ctx.cfg.train),
                                  on_epoch=_log_epoch(ctx, "train"))
             model = result.model
             summary.update(trained=True, **result.summary())
@@ -123,24 +114,18 @@ class FinetuneStage(Stage):
         return [DENSE, PRUNED]
 
     def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
-        data, ft = ctx.data, ctx.cfg.finetune
         dense, _ = load_checkpoint(ctx.path(DENSE), ctx.fresh_model(), ctx.example_input)
         model, plan = load_checkpoint(ctx.path(PRUNED), ctx.fresh_model(), ctx.example_input)
-        summary: dict[str, Any] = {"pruned": not plan.is_empty()}
         recovery = ctx.results.get("prune", {}).get("recovery", "finetune")
-        if recovery == "train-from-scratch":
-            # pruning at initialisation: the cropped network is trained like the dense one was
-            result = train_model(model, data.train, data.val, data.num_classes, _settings(ctx, ctx.cfg.train),
-                                 teacher=dense if ft.distill else None, on_epoch=_log_epoch(ctx, "train (cropped)"))
-            model = result.model
-            summary.update(recovery=recovery, **result.summary())
-        elif plan.is_empty() or ft.epochs == 0:
+        summary: dict[str, Any] = {"pruned": not plan.is_empty(), "recovery": recovery}
+        result = None
+        if not plan.is_empty():
+            result = recover(ctx, model, recovery, dense, on_epoch=_log_epoch(ctx, recovery))
+        if result is None:
             summary["skipped_reason"] = "nothing to recover" if plan.is_empty() else "no fine-tuning epochs"
         else:
-            result = train_model(model, data.train, data.val, data.num_classes, _settings(ctx, ft),
-                                 teacher=dense if ft.distill else None, on_epoch=_log_epoch(ctx, "finetune"))
             model = result.model
-            summary.update(recovery=recovery, **result.summary())
+            summary.update(result.summary())
         summary["test"] = _test_summary(ctx, model)
         save_checkpoint(ctx.path(FINETUNED), model, plan, meta={"stage": "finetune"})
         save_exported_program(ctx.path(FINETUNED_PT2), model, ctx.example_input)

@@ -17,15 +17,17 @@ from edgeprune.train import distributed
 
 def train_checkpoint(cfg: BuildConfig, out: Path, console: Console | None = None) -> dict[str, Any]:
     """Train the configured model and save its weights to ``out`` (rank 0 only under torchrun)."""
-    from edgeprune.pipeline.stages import _log_epoch, _settings, _test_summary
+    from edgeprune.pipeline.recovery import train_settings
+    from edgeprune.pipeline.stages import _log_epoch, _test_summary
     from edgeprune.train import train_model
 
     ctx = BuildContext(cfg=cfg, run_dir=out.parent, console=console or Console())
     data = ctx.data
     model = ctx.fresh_model(pretrained=cfg.model.pretrained)
-    result = train_model(model, data.train, data.val, data.num_classes, _settings(ctx, cfg.train),
+    result = train_model(model, data.train, data.val, data.num_classes, train_settings(ctx, cfg.train),
                          on_epoch=_log_epoch(ctx, "train") if distributed.is_main() else None)
-    summary = {"train": result.summary(), "world_size": distributed.world_size()}
+    summary = {"train": result.summary(), "world_size": distributed.world_size(),
+               "ranks_in_sync": distributed.params_in_sync(result.model)}
     if distributed.is_main():
         summary["test"] = _test_summary(ctx, result.model)
         save_checkpoint(out, result.model, meta={"model": cfg.model.model_dump(), "data": data.info["source"],

@@ -48,8 +48,8 @@ def _validation_summary(errors: list[dict[str, Any]]) -> str:
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = [{k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()]
+    raw = exc.errors() if isinstance(exc, RequestValidationError) else []
+    errors = [{k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in raw]
     return JSONResponse(
         status_code=422,
         content=jsonable_encoder({"detail": errors, "message": _validation_summary(errors)}),
@@ -94,10 +94,11 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(EdgepruneError, _on_edgeprune_error)
 
-    def limit_for(method: str, path: str) -> int:
+    def limit_for(method: str, path: str) -> tuple[int, str]:
         if method == "POST" and path.rstrip("/") == BUNDLE_UPLOAD_PATH:
-            return settings.max_bundle_bytes + MULTIPART_OVERHEAD
-        return settings.max_request_bytes
+            return (settings.max_bundle_bytes + MULTIPART_OVERHEAD,
+                    f"bundle is larger than the limit of {settings.max_bundle_mb:g} MB")
+        return settings.max_request_bytes, f"request body is larger than the limit of {settings.max_request_kb} KB"
 
     if settings.cors_origins:
         app.add_middleware(

@@ -32,6 +32,13 @@ def _num(value: float | None, digits: int = 2, suffix: str = "") -> str:
     return "–" if value is None else f"{value:.{digits}f}{suffix}"
 
 
+def _size(n: int) -> str:
+    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
+
+
 def _builds_table(s: Summary) -> str:
     if not s.builds:
         return '<p class="empty">No bundles published yet: <code>edgeprune publish RUN_DIR --server URL</code>.</p>'
@@ -48,10 +55,10 @@ def _builds_table(s: Summary) -> str:
             cells.append(f'<td class="num">{p50} / {_num(st.memory_mb, 1)} ({st.n})</td>')
         rows.append(
             f"<tr><td>{escape(b.label)}</td><td>{escape(b.fmt)}</td><td><code>{b.bundle_sha256[:12]}</code></td>"
-            f'<td>{escape(", ".join(b.channels))}</td><td class="num">{b.size_bytes / 1e6:.3f}</td>'
+            f'<td>{escape(", ".join(b.channels))}</td><td class="num">{_size(b.size_bytes)}</td>'
             f'<td class="num">{_num(b.balanced_accuracy, 3)}</td>{"".join(cells)}</tr>'
         )
-    return ("<table><tr><th>build</th><th>format</th><th>bundle</th><th>channels</th><th>size MB</th>"
+    return ("<table><tr><th>build</th><th>format</th><th>bundle</th><th>channels</th><th>model size</th>"
             f"<th>balanced acc.</th>{head}</tr>{''.join(rows)}</table>")
 
 
@@ -64,6 +71,8 @@ def _plots(s: Summary) -> str:
             out[d] = [getattr(b.devices[d], attr) if d in b.devices else None for b in s.builds]
         return out
 
+    biggest = max((b.size_bytes for b in s.builds), default=0)
+    unit, scale = ("MB", 1 << 20) if biggest >= 1 << 20 else ("KB", 1 << 10)
     points = []
     for b in s.builds:
         p50s = [st.p50_ms for st in b.devices.values() if st.p50_ms is not None]
@@ -72,7 +81,7 @@ def _plots(s: Summary) -> str:
     charts = [
         grouped_bars("p50 latency per build and device", labels, per_device("p50_ms"), "ms"),
         grouped_bars("memory per build and device", labels, per_device("memory_mb"), "MB"),
-        grouped_bars("model size", labels, {"artifact": [b.size_bytes / 1e6 for b in s.builds]}, "MB"),
+        grouped_bars("model size", labels, {"artifact": [b.size_bytes / scale for b in s.builds]}, unit),
         grouped_bars("balanced accuracy", labels, {"model.json metrics": [b.balanced_accuracy for b in s.builds]},
                      ""),
         scatter("balanced accuracy vs fastest p50", points, "p50 latency ms", "balanced accuracy"),
@@ -124,6 +133,7 @@ async def dashboard(request: Request, state: StateDep) -> HTMLResponse:
     """The comparison page (admin key via header unless ``dashboard_public``)."""
     if not state.settings.dashboard_public:
         await authorize(request, state, "admin", allow_basic=True)
+    await run_in_threadpool(state.deliveries.flush)
     html = render(await run_in_threadpool(summarize, state.db))
     return HTMLResponse(html, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
 

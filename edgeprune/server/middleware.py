@@ -12,14 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` once a body passes its limit; FastAPI turns it into a 413 response."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is larger than the limit of {limit} bytes")
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
 
 
 class BodyLimitMiddleware:
-    """Cap every request body; ``limit_for(method, path)`` picks the cap (bundle uploads get a larger one)."""
+    """Cap every request body; ``limit_for(method, path)`` gives (bytes, message) for that request."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], tuple[int, str]]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -27,10 +27,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["method"], scope["path"])
+        limit, message = self.limit_for(scope["method"], scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _send_413(send, limit)
+            await _send_413(send, message)
             return
 
         seen = 0
@@ -38,25 +38,25 @@ class BodyLimitMiddleware:
 
         async def limited_receive() -> Message:
             nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+            incoming = await receive()
+            if incoming["type"] == "http.request":
+                seen += len(incoming.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(limit)
-            return message
+                    raise BodyTooLarge(message)
+            return incoming
 
-        async def tracking_send(message: Message) -> None:
+        async def tracking_send(outgoing: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
+            if outgoing["type"] == "http.response.start":
                 started = True
-            await send(message)
+            await send(outgoing)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if started:
                 raise
-            await _send_413(send, limit)
+            await _send_413(send, message)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -69,8 +69,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body is larger than the limit of {limit} bytes"}).encode()
+async def _send_413(send: Send, message: str) -> None:
+    body = json.dumps({"detail": message}).encode()
     await send(
         {
             "type": "http.response.start",

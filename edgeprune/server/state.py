@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.server.db import Database
+from edgeprune.server.deliveries import DeliveryLog
 from edgeprune.server.security import KeyCache, bootstrap_admin
 from edgeprune.server.settings import ServerSettings
 from edgeprune.server.storage import FileBundleStore, make_store
@@ -23,8 +24,12 @@ class ServerState:
     db: Database
     store: FileBundleStore
     keys: KeyCache = field(default_factory=lambda: KeyCache(10.0))
+    deliveries: DeliveryLog = field(init=False)
     started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.deliveries = DeliveryLog(self.db)
 
     @classmethod
     def from_settings(cls, settings: ServerSettings) -> ServerState:
@@ -52,4 +57,6 @@ class ServerState:
             return generated
 
     def shutdown(self) -> None:
+        if self.started:
+            self.deliveries.flush()
         self.db.dispose()

@@ -32,3 +32,14 @@ def init_if_needed(device: torch.device) -> bool:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def params_in_sync(model: torch.nn.Module) -> bool:
+    """True when every rank holds the same weights (always True outside torchrun)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return True
+    with torch.no_grad():
+        checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().view(1)
+    gathered = [torch.zeros_like(checksum) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, checksum)
+    return all(torch.equal(g, gathered[0]) for g in gathered)

@@ -1,20 +1,14 @@
 """Fixtures: every server test runs on SQLite and on a real, throwaway PostgreSQL cluster.
 
 PostgreSQL comes from Debian's ``postgresql`` package: the session fixture runs ``initdb`` + ``pg_ctl`` on a
-free loopback port in a temp dir (as the ``postgres`` user when the tests run as root), and each test gets
-its own fresh database. Without the binaries the PostgreSQL half is skipped with the reason.
+free loopback port in a temp dir (as the ``postgres`` user when the tests run as root). Each test starts
+from an emptied, migrated database; the migration tests use brand-new ones. Without the binaries the
+PostgreSQL half is skipped with the reason.
 """
 
 from __future__ import annotations
 
-import glob
 import itertools
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -33,43 +27,21 @@ from edgeprune.server.app import create_app  # noqa: E402
 from edgeprune.server.security import create_key  # noqa: E402
 from edgeprune.server.settings import ServerSettings  # noqa: E402
 from tests.server._helpers import make_bundle, sha  # noqa: E402
+from tests.server._pg import PostgresUnavailable, ThrowawayPostgres, free_port  # noqa: E402
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 ENGINES = ["sqlite", "postgresql"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pg_bindir() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(candidate, "initdb").exists() and Path(candidate, "pg_ctl").exists():
-            return Path(candidate)
-    found = shutil.which("initdb")
-    return Path(found).parent if found and shutil.which("pg_ctl") else None
-
-
 @dataclass
 class PgCluster:
-    port: int
+    server: ThrowawayPostgres
     _counter: Any = None
     _shared: str | None = None
 
-    def _url(self, name: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
-
     def new_database(self) -> str:
         """A brand-new, empty database."""
-        import psycopg
-
-        name = f"edgeprune_test_{next(self._counter)}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self._url(name)
+        return self.server.create_database(f"edgeprune_test_{next(self._counter)}")
 
     def clean_database(self) -> str:
         """One migrated database shared by the session, emptied before each test (much faster than a new one)."""
@@ -93,37 +65,12 @@ class PgCluster:
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
-    bindir = _pg_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
-    prefix: list[str] = []
-    base = Path(tempfile.mkdtemp(prefix="edgeprune-pg-"))
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root but there is no 'postgres' user to own the test cluster")
-        prefix = ["runuser", "-u", "postgres", "--"]
-        os.chmod(base, 0o700)
-        os.chown(base, user.pw_uid, user.pw_gid)
-    data, port = base / "data", free_port()
-    opts = (f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
     try:
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True, timeout=120)
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w",
-                        "-t", "60", "-o", opts, "start"], check=True, capture_output=True, timeout=90)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        out = getattr(exc, "stderr", b"") or b""
-        pytest.fail(f"could not start the throwaway PostgreSQL cluster: {exc}: {out.decode(errors='replace')}")
-    try:
-        yield PgCluster(port=port, _counter=itertools.count())
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+        server = ThrowawayPostgres()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield PgCluster(server=server, _counter=itertools.count())
 
 
 @pytest.fixture(params=ENGINES)

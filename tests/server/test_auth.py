@@ -125,3 +125,22 @@ def test_dashboard_accepts_basic_auth_but_never_a_query_key(api: Api) -> None:
     resp = api.client.get(f"/dashboard?key={ADMIN_KEY}")
     assert resp.status_code == 401
     assert resp.headers["www-authenticate"].startswith("Basic")
+
+
+def test_cors_is_off_by_default_and_explicit_when_enabled(api: Api, settings: Any) -> None:
+    from tests.server.conftest import make_api
+
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    resp = api.client.options("/api/v1/measurements", headers=preflight)
+    assert "access-control-allow-origin" not in resp.headers
+    assert "access-control-allow-origin" not in api.client.get("/healthz", headers={"Origin": "https://x"}).headers
+    gen = make_api(settings.model_copy(update={"cors_origins": ["https://lab.example"]}))
+    cors_api = next(gen)
+    try:
+        ok = cors_api.client.options("/api/v1/measurements",
+                                     headers={**preflight, "Origin": "https://lab.example"})
+        assert ok.headers["access-control-allow-origin"] == "https://lab.example"
+        bad = cors_api.client.options("/api/v1/measurements", headers=preflight)
+        assert "access-control-allow-origin" not in bad.headers
+    finally:
+        gen.close()

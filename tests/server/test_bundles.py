@@ -84,7 +84,7 @@ def test_oversized_bundle_is_413(small_api: Api) -> None:
     data, _ = make_bundle(model_bytes=os.urandom(40_000))
     assert len(data) > 16 * 1024
     resp = small_api.upload(data)
-    assert resp.status_code == 413
+    assert resp.status_code == 413 and "limit of 0.015625 MB" in resp.json()["detail"]
     fits, _ = make_bundle(model_bytes=os.urandom(4_000))
     assert small_api.upload(fits).status_code == 201
 
@@ -92,14 +92,14 @@ def test_oversized_bundle_is_413(small_api: Api) -> None:
 def test_oversized_json_is_413_with_and_without_content_length(small_api: Api) -> None:
     big = json.dumps({"padding": "x" * 10_000}).encode()
     resp = small_api.client.post("/api/v1/measurements", content=big, headers=small_api.device)
-    assert resp.status_code == 413
+    assert resp.status_code == 413 and "limit of 4 KB" in resp.json()["detail"]
 
     def chunks() -> Iterator[bytes]:  # chunked transfer: the limit is enforced while reading
         for _ in range(10):
             yield b" " * 1000
     resp = small_api.client.post("/api/v1/measurements", content=chunks(),
                                  headers={**small_api.device, "Content-Type": "application/json"})
-    assert resp.status_code == 413
+    assert resp.status_code == 413 and "limit of 4 KB" in resp.json()["detail"]
 
 
 def test_download_etag_range_and_resume(api: Api, tmp_path: Path) -> None:
@@ -112,6 +112,10 @@ def test_download_etag_range_and_resume(api: Api, tmp_path: Path) -> None:
     part = api.client.get(url, headers={**api.device, "Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == data[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(data)}"
+    resumed = api.client.get(url, headers={**api.device, "Range": "bytes=100-", "If-Range": f'"{bundle_sha}"'})
+    assert resumed.status_code == 206 and resumed.content == data[100:]
+    changed = api.client.get(url, headers={**api.device, "Range": "bytes=100-", "If-Range": '"other"'})
+    assert changed.status_code == 200 and changed.content == data  # validator changed: send it all
     tail = api.client.get(url, headers={**api.device, "Range": f"bytes={len(data) - 10}-"})
     assert tail.status_code == 206 and tail.content == data[-10:]
     assert api.client.get(url, headers={**api.device, "Range": f"bytes={len(data) + 5}-"}).status_code == 416

@@ -140,3 +140,11 @@ def test_settings_from_env_and_flags(tmp_path: Path) -> None:
         with pytest.raises(EdgepruneError, match="EDGEPRUNE_"):
             ServerSettings.from_env(bad)
     assert json.loads(s.model_dump_json())["admin_key"] is None
+
+
+def test_server_never_imports_the_ml_stack() -> None:
+    """The container image installs only the [server] extra, so the server must not import torch & co."""
+    code = ("import sys, edgeprune.server.__main__, edgeprune.server.client; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numpy', 'typer', 'matplotlib'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

@@ -10,6 +10,15 @@ CRITERIA: Registry[Any] = Registry("criterion")
 
 # Explicit import list: each module registers itself.
 from edgeprune.prune.criteria import l1  # noqa: E402,F401
+from edgeprune.prune.criteria import (  # noqa: E402,F401
+    beta_rank,
+    bn_scale,
+    fpgm,
+    global_magnitude,
+    l2,
+    random_,
+    taylor,
+)
 
 
 def create_criterion(name: str, **options: Any) -> Any:

@@ -60,7 +60,7 @@ def _form_text(form: Any, name: str) -> str | None:
              responses={200: {"description": "already stored (idempotent re-upload)"}})
 async def upload_bundle(request: Request, key: AdminKey, state: StateDep) -> JSONResponse:
     """Upload a bundle zip (multipart ``file`` + ``sha256``; optional ``app_id`` + ``channel``)."""
-    form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+    form = await request.form(max_files=1, max_fields=8)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):

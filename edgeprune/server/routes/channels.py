@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from edgeprune.server.deps import AdminKey, DeviceKey, StateDep
-from edgeprune.server.models import Bundle, Channel, ChannelEvent, DeliveryEvent, utcnow
+from edgeprune.server.models import Bundle, Channel, ChannelEvent, utcnow
 from edgeprune.server.routes._common import download_url, etag_matches
 from edgeprune.server.schemas import NAME_PATTERN, ChannelEventOut, ChannelPointer, ChannelState, CurrentModel
 from edgeprune.server.security import KeyInfo
@@ -73,24 +73,13 @@ def current_model(app_id: AppId, channel: ChannelName, request: Request, key: De
             raise HTTPException(404, "the channel points at a missing bundle")
     sha = bundle.sha256
     not_modified = etag_matches(request.headers.get("if-none-match"), sha)
-    _record_delivery(state, app_id, channel, abi, sha, not_modified, key)
+    state.deliveries.record(app_id, channel, abi, sha, not_modified, key.id)
     headers = {"ETag": f'"{sha}"', "Cache-Control": "no-cache"}
     if not_modified:
         return Response(status_code=304, headers=headers)
     body = CurrentModel(bundle_sha256=sha, name=bundle.name, version=bundle.version, size_bytes=bundle.size_bytes,
                         download_url=download_url(sha), model_json=json.loads(bundle.model_json))
     return JSONResponse(body.model_dump(), headers=headers)
-
-
-def _record_delivery(state: ServerState, app_id: str, channel: str, abi: str, sha: str, not_modified: bool,
-                     key: KeyInfo) -> None:
-    """Remember which ABI asked (best effort: a failed log entry never blocks delivery)."""
-    try:
-        with state.db.write() as session:
-            session.add(DeliveryEvent(app_id=app_id, channel=channel, abi=abi, bundle_sha256=sha,
-                                      not_modified=not_modified, key_id=key.id))
-    except Exception:  # pragma: no cover - logged, not fatal
-        log.exception("could not record a delivery event for %s/%s", app_id, channel)
 
 
 @router.get("/{channel}/history", response_model=list[ChannelEventOut])

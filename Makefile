@@ -1,0 +1,36 @@
+# edgeprune: every install goes through constraints.txt (torch stays at the local 2.13.0 CPU wheel).
+PYTHON ?= python3
+VENV ?= .venv
+PIP := $(VENV)/bin/pip install -q -c constraints.txt
+EXTRAS ?= onnx,coreml,server,dev
+
+.PHONY: install install-tf demo test test-slow lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -U pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[$(EXTRAS)]"
+	touch $@
+
+# Optional second TFLite backend (ONNX -> onnx2tf on tensorflow-cpu, ~1.4 GB).
+install-tf: install
+	bash scripts/install_tf_extra.sh $(VENV)
+
+# The main job on the embedded default: the synthetic fundus set in calib_data/ (about 3 minutes on 2 cores).
+demo: install
+	$(VENV)/bin/edgeprune build --out runs/demo
+
+test: install
+	$(VENV)/bin/pytest -q
+
+test-slow: install
+	EDGEPRUNE_SLOW=1 $(VENV)/bin/pytest -q -m slow
+
+lint: install
+	$(VENV)/bin/ruff check edgeprune tests
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,170 @@
+"""The stable schema of ``report.json`` (documented in docs/report-json.md).
+
+Compatibility rule: within one ``schema_version`` fields are only ever added; renaming or removing a field,
+or changing its meaning or unit, bumps the version. Top-level objects and artifact rows forbid unknown keys so
+a test notices any drift; summaries produced by pluggable code (criteria, metrics) allow extra keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Interval(_Open):
+    """A paired-bootstrap difference ``new - ref`` (fractions, not percent) with its confidence interval."""
+
+    delta: float
+    lo: float
+    hi: float
+    ref: float | None = None
+    new: float | None = None
+
+
+class Metrics(_Open):
+    """Classification metrics of one model on the test split (fractions in [0, 1])."""
+
+    n: int
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    per_class_sensitivity: list[float]
+    per_class_specificity: list[float] = Field(default_factory=list)
+    per_class_precision: list[float] = Field(default_factory=list)
+    auroc_ovr: list[float | None] = Field(default_factory=list)
+    macro_auroc: float | None = None
+    confusion: list[list[int]] = Field(default_factory=list, description="rows = true class, columns = predicted")
+    support: list[int] = Field(default_factory=list)
+
+
+class GateDetail(_Open):
+    """Verdict of the accuracy gate; drops in percentage points on the upper confidence bound."""
+
+    passed: bool
+    reasons: list[str] = Field(default_factory=list)
+    bal_acc_drop_ub_pp: float | None = None
+    worst_class: str | None = None
+    worst_class_drop_ub_pp: float | None = None
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
+class Drift(_Open):
+    """Artifact outputs vs the PyTorch model it was converted from, on the test split."""
+
+    n: int
+    top1_agreement: float
+    max_abs: float
+    mean_abs: float | None = None
+    cosine: float | None = None
+
+
+class VsDense(_Strict):
+    balanced_accuracy: Interval | None = None
+    accuracy: Interval | None = None
+    per_class_sensitivity: list[Interval] | None = None
+    confidence: float | None = None
+
+
+class ArtifactRow(_Strict):
+    """One exported model file, verified in its own runtime and profiled."""
+
+    name: str
+    variant: str | None = Field(None, description="pruned | dense")
+    format: str = Field(description="tflite | onnx | coreml")
+    backend: str | None = None
+    precision: str = Field(description="requested precision: fp32 | fp16 | dynamic-int8 | int8")
+    quantization: str | None = Field(None, description="read back from the file")
+    file: str = Field(description="relative to the run directory")
+    sha256: str
+    size_bytes: int
+    macs: int | None = None
+    params: int | None = None
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    macro_f1: float | None = None
+    per_class_sensitivity: list[float] | None = None
+    top1_agreement: float | None = Field(None, description="vs the PyTorch model it came from")
+    max_abs_logit_error: float | None = None
+    gate_passed: bool | None = Field(None, description="null: not verified")
+    gate_reasons: list[str] = Field(default_factory=list)
+    latency_p50_ms: dict[str, float] = Field(
+        default_factory=dict, description="'<device kind>:<threads>t' -> p50 ms; only meaningful timings"
+    )
+    peak_rss_mb: float | None = None
+    gate: GateDetail | None = None
+    drift: Drift | None = None
+    vs_dense_float: VsDense | None = Field(None, description="paired bootstrap vs the dense float PyTorch model")
+    notes: list[str] = Field(default_factory=list)
+
+
+class GateSummary(_Strict):
+    enabled: bool
+    passed: bool | None = Field(description="null when nothing was verified")
+    rejected: list[str] = Field(default_factory=list)
+
+
+class StageEntry(_Strict):
+    name: str = Field(description="train | prune | finetune | export | verify | profile")
+    status: Literal["pending", "running", "done", "skipped", "failed"]
+    seconds: float | None = None
+    key: str = Field("", description="cache key: hash of parameters, input sha256s and tool versions")
+
+
+class Calibration(_Strict):
+    n: int
+    ids_sha256: str | None = None
+
+
+class DataInfo(_Open):
+    name: str
+    source: str
+    source_sha256: str
+    class_names: list[str]
+    sizes: dict[str, int]
+    class_counts: dict[str, list[int]] = Field(default_factory=dict)
+
+
+class PruneSummary(_Open):
+    criterion: str
+    budget: dict[str, Any]
+    achieved_reduction: float
+    macs: dict[str, int]
+    params: dict[str, int]
+    widths: dict[str, dict[str, int]] = Field(default_factory=dict, description="layer -> {before, after}")
+
+
+class ReportJson(_Strict):
+    """``report.json`` written at the end of every build."""
+
+    schema_version: Literal[1]
+    run_id: str
+    created: str
+    updated: str
+    edgeprune_version: str
+    command: list[str]
+    config: dict[str, Any]
+    data: DataInfo
+    calibration: Calibration
+    prune: PruneSummary | None = None
+    dense_test: Metrics | None = None
+    pruned_test: Metrics | None = None
+    artifacts: list[ArtifactRow]
+    gate: GateSummary
+    stages: list[StageEntry]
+    versions: dict[str, str]
+
+
+def validate_report(obj: dict[str, Any]) -> ReportJson:
+    """Parse a report.json dict; raises pydantic.ValidationError on schema drift."""
+    return ReportJson.model_validate(obj)

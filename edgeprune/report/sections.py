@@ -1,0 +1,152 @@
+"""The per-run sections of the HTML report; each shows 'not run' instead of failing when its data is missing."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from edgeprune.report import plots
+from edgeprune.report.collect import DENSE_CKPT, RunView
+from edgeprune.report.markup import count, esc, img, ms, not_run, pct, section, table
+
+
+def _missing(run: RunView, stage: str) -> str:
+    return f"the {stage} stage is '{run.stage_status(stage)}'"
+
+
+def channels(run: RunView, sid: str) -> str:
+    title = "Channels per layer, before and after pruning"
+    prune = run.results.get("prune")
+    if prune is None:
+        return not_run(sid, title, _missing(run, "prune"))
+    widths = prune.get("widths") or {}
+    if not widths:
+        return not_run(sid, title, f"nothing was pruned (criterion '{prune.get('criterion')}', no budget)")
+    macs, params = prune.get("macs", {}), prune.get("params", {})
+    facts = (f"<p>criterion <b>{esc(prune.get('criterion'))}</b>, budget {esc(prune.get('budget', {}).get('kind'))} "
+             f"−{pct(prune.get('budget', {}).get('reduction'), 0)}, achieved −{pct(prune.get('achieved_reduction'))}; "
+             f"MACs {count(macs.get('dense'))} → {count(macs.get('pruned'))}, "
+             f"params {count(params.get('dense'))} → {count(params.get('pruned'))}</p>")
+    notes = "".join(f"<li>{esc(n)}</li>" for n in prune.get("notes", []))
+    return section(sid, title, facts + img(plots.channel_bars(widths), "channels per layer before and after pruning")
+                   + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def sensitivity(run: RunView, sid: str) -> str:
+    title = "Per-class sensitivity change vs the dense float model"
+    verified = run.verify.get("artifacts", {})
+    if not verified:
+        return not_run(sid, title, _missing(run, "verify"))
+    classes = run.class_names
+    names = [n for n, v in verified.items() if v.get("vs_dense_float")]
+    deltas = np.array([[100 * d["delta"] for d in verified[n]["vs_dense_float"]["per_class_sensitivity"]]
+                       for n in names])
+    significant = np.array([[d["hi"] < 0 for d in verified[n]["vs_dense_float"]["per_class_sensitivity"]]
+                            for n in names])
+    uri = plots.sensitivity_heatmap(names, classes, deltas, significant)
+    caption = ("<p>Percentage points, artifact minus dense float PyTorch model, on the test split; "
+               "* = the whole 95% bootstrap interval is below zero.</p>")
+    return section(sid, title, caption + img(uri, "per-class sensitivity change heatmap"))
+
+
+def confusion(run: RunView, sid: str) -> str:
+    title = "Confusion matrices before and after"
+    ref = run.verify.get("reference", {}).get(DENSE_CKPT)
+    verified = run.verify.get("artifacts", {})
+    if ref is None or not verified:
+        return not_run(sid, title, _missing(run, "verify"))
+    variants = {r["name"]: r.get("variant") for r in run.rows}
+    chosen = [n for n in verified if variants.get(n) == "pruned"] or list(verified)
+    panels = [("dense float (PyTorch)", ref["confusion"])]
+    panels += [(n, verified[n]["metrics"]["confusion"]) for n in chosen]
+    legend = ", ".join(f"{i} = {esc(c)}" for i, c in enumerate(run.class_names))
+    return section(sid, title, f"<p>Rows: true class, columns: predicted. {legend}.</p>"
+                   + img(plots.confusion_grid(panels, run.class_names), "confusion matrices"))
+
+
+def drift(run: RunView, sid: str) -> str:
+    title = "Numeric drift per artifact (vs its PyTorch model)"
+    verified = run.verify.get("artifacts", {})
+    if not verified:
+        return not_run(sid, title, _missing(run, "verify"))
+    rows = []
+    for r in run.rows:
+        d = r.get("drift") or {}
+        if not d:
+            continue
+        notes = "; ".join(r.get("notes") or [])
+        rows.append([r["name"], r.get("quantization") or r["precision"], pct(d.get("top1_agreement"), 2),
+                     f"{d.get('max_abs', math.nan):.3g}", f"{d.get('mean_abs', math.nan):.3g}",
+                     f"{d.get('cosine', math.nan):.6f}", notes])
+    return section(sid, title, table(["artifact", "quantization", "top-1 agreement", "max-abs", "mean-abs",
+                                      "cosine", "notes"], rows, numeric=(2, 3, 4, 5)))
+
+
+def curve(run: RunView, sid: str) -> str:
+    title = "Training and fine-tuning curve"
+    phases = []
+    for stage, label in (("train", "dense training"), ("finetune", "recovery after pruning")):
+        history = run.results.get(stage, {}).get("history") or []
+        if history:
+            phases.append((label, history))
+    if not phases:
+        why = "the dense model was loaded from weights (no training)" if run.results.get("train", {}).get(
+            "trained") is False else _missing(run, "train")
+        return not_run(sid, title, why)
+    ft = run.results.get("finetune", {})
+    extra = f"<p>fine-tuning: {esc(ft['skipped_reason'])}</p>" if ft.get("skipped_reason") else ""
+    return section(sid, title, "<p>Validation balanced accuracy per epoch; the dotted line marks pruning.</p>"
+                   + extra + img(plots.training_curve(phases), "validation balanced accuracy per epoch"))
+
+
+def _device(m: dict[str, Any]) -> str:
+    d = m.get("device", {})
+    return " ".join(str(x) for x in (d.get("kind"), d.get("model"), d.get("id")) if x)
+
+
+def devices(run: RunView, sid: str) -> str:
+    title = "Device measurements"
+    if "profile" not in run.results:
+        return not_run(sid, title, _missing(run, "profile"))
+    meas = run.measurements
+    if not meas:
+        return not_run(sid, title, "no device produced a measurement")
+    rows = []
+    for m in meas:
+        lat = m.get("latency") or {}
+        if m.get("timing_meaningful", True) and lat:
+            timing = [ms(lat.get("p50_ms")), ms(lat.get("p90_ms")), f"{lat['mean_ms']:.3f} ± {lat['std_ms']:.3f}"]
+        else:
+            timing = ['<span class="muted">not meaningful</span>'] * 3
+        rss = m.get("peak_rss_mb")
+        rows.append([m["artifact_name"], _device(m), m.get("runtime"), m.get("delegate"), m.get("threads"), *timing,
+                     ms(m.get("init_ms")), "–" if rss is None else f"{rss:.1f} MB", m.get("runs")])
+    fps = {(_device(m), m["device"].get("os"), m["device"].get("abi"), m["device"].get("cores")) for m in meas}
+    fp = "".join(f"<li>{esc(d)} · {esc(os_)} · {esc(abi)} · {esc(cores)} cores</li>" for d, os_, abi, cores in fps)
+    return section(sid, title, table(
+        ["artifact", "device", "runtime", "delegate", "threads", "p50", "p90", "mean ± std (ms)", "init",
+         "peak RSS", "runs"], rows, numeric=(4, 5, 6, 7, 8, 9, 10), raw=(5, 6, 7)) + f"<ul>{fp}</ul>")
+
+
+def bakeoff(run: RunView, sid: str) -> str:
+    title = "Criteria bake-off"
+    if not run.compare:
+        return not_run(sid, title, "this run was not a 'compare' (no compare.json)")
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for r in run.compare:
+        groups.setdefault((str(r["criterion"]), float(r["flops_reduction"])), []).append(r)
+    series: dict[str, list[tuple[float, float, float, int]]] = {}
+    rows = []
+    for (crit, red), rs in sorted(groups.items()):
+        acc = np.array([float(r["balanced_accuracy"]) for r in rs])
+        f1 = [float(r["macro_f1"]) for r in rs if r.get("macro_f1") is not None]
+        std = float(acc.std(ddof=1)) if len(acc) > 1 else 0.0
+        series.setdefault(crit, []).append((red, float(acc.mean()), std, len(acc)))
+        rows.append([crit, pct(red, 0), len(acc), f"{100 * acc.mean():.1f} ± {100 * std:.1f}",
+                     f"{100 * np.mean(f1):.1f}" if f1 else "–"])
+    body = img(plots.bakeoff(series), "criteria bake-off: balanced accuracy vs FLOPs reduction")
+    body += table(["criterion", "FLOPs reduction", "seeds", "balanced acc. (%) mean ± std", "macro-F1 (%)"], rows,
+                  numeric=(1, 2, 3, 4))
+    return section(sid, title, body + "".join(f'<p class="muted">{esc(n)}</p>' for n in run.notes))

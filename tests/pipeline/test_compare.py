@@ -1,0 +1,48 @@
+"""The bake-off: same budgets, same dense model, identical recovery; resumable; JSON + PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from edgeprune.cli import app
+
+runner = CliRunner()
+ARGS = ["compare", "--criteria", "l1,random", "--flops-reduction", "0.3", "--seeds", "2", "--model", "test_tinycnn",
+        "--epochs", "1", "--finetune-epochs", "1", "--max-train", "150"]
+
+
+def test_compare_writes_table_plot_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "bake"
+    result = runner.invoke(app, [*ARGS, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "compare.json").read_text())
+    assert payload["complete"] is True
+    rows = payload["rows"]
+    assert {(r["criterion"], r["seed"]) for r in rows} == {
+        (c, s) for c in ("l1", "random", "scratch-l1-arch") for s in (0, 1)}
+    for r in rows:
+        assert abs(r["achieved_reduction"] - 0.3) <= 0.02
+        assert 0 <= r["test"]["balanced_accuracy"] <= 1
+    # every pruned model starts from the same dense model: the dense MACs are shared
+    assert len({r["macs"] for r in rows if r["criterion"] == "l1"}) == 1
+    table = {t["criterion"]: t for t in payload["table"]}
+    l1 = [r["test"]["balanced_accuracy"] for r in rows if r["criterion"] == "l1"]
+    assert abs(table["l1"]["balanced_accuracy"]["mean"] - round(sum(l1) / 2, 4)) < 1e-3
+    assert len(table["l1"]["per_class_sensitivity"]["mean"]) == 5
+    # the scratch baseline trained the pruned architecture with the dense schedule
+    assert all(r["recovery"] == "train-from-scratch" for r in rows if r["criterion"] == "scratch-l1-arch")
+    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # rerun: nothing is recomputed (same rows, same timings)
+    again = runner.invoke(app, [*ARGS, "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "compare.json").read_text())["rows"] == rows
+
+
+def test_unknown_criterion_fails_before_training(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", "--criteria", "l1,beta-rnak", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "unknown criterion 'beta-rnak'" in result.output
+    assert not (tmp_path / "x" / "models").exists()
