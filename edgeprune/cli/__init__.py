@@ -6,9 +6,11 @@ import typer
 
 from edgeprune.cli.build import build
 from edgeprune.cli.compare import compare
+from edgeprune.cli.device import device_app
 from edgeprune.cli.export import export
 from edgeprune.cli.keys import keys_app
 from edgeprune.cli.list_cmd import list_
+from edgeprune.cli.package import package
 from edgeprune.cli.profile import profile
 from edgeprune.cli.prune import prune
 from edgeprune.cli.publish import publish
@@ -26,9 +28,11 @@ app.command("verify")(verify)
 app.command("profile")(profile)
 app.command("list")(list_)
 app.command("compare")(compare)
+app.command("package")(package)
 app.command("serve")(serve)
 app.command("publish")(publish)
 app.add_typer(keys_app, name="keys")
+app.add_typer(device_app, name="device")
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ def package(
     intended_use_file: Annotated[Path | None, typer.Option(help="read the intended-use text from this file")] = None,
     threshold: Annotated[float | None, typer.Option(
         help="binary models: probability threshold of the positive class (default: argmax)")] = None,
-    positive_class: Annotated[str | None, typer.Option(help="class the --threshold applies to (default: 2nd)")] = None,
+    positive_class: Annotated[str | None, typer.Option(help="class the --threshold applies to (required with it)")] = None,
     data: Annotated[str | None, typer.Option(help="the run's dataset, if it moved since the build")] = None,
     force: Annotated[bool, typer.Option("--force", help="package artifacts the accuracy gate rejected")] = False,
 ) -> None:

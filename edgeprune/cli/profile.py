@@ -44,7 +44,7 @@ def profile(
         table.add_row(m.artifact_name, f"{m.device.kind}:{m.device.id}", str(m.threads), m.delegate,
                       f"{lat.p50_ms:.3f}" if shown and lat else "n/a", f"{lat.p90_ms:.3f}" if shown and lat else "n/a",
                       f"{lat.p99_ms:.3f}" if shown and lat else "n/a",
-                      f"{m.init_ms:.1f}" if m.init_ms is not None else "-",
+                      f"{m.init_ms:.1f}" if shown and m.init_ms is not None else "n/a" if not shown else "-",
                       f"{m.peak_rss_mb:.1f}" if m.peak_rss_mb is not None else "-")
     console.print(table)
     if any(not m.timing_meaningful for m in measurements):

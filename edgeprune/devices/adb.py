@@ -95,6 +95,13 @@ class AdbDevice(Device):
                                  "check the device with `adb shell` and retry")  # fmt: skip
         return res
 
+    def _cleanup(self, serial: str, cmd: list[str]) -> None:
+        """Best effort: a vanished device must not hide the error that brought us here."""
+        try:
+            self.client.shell(serial, cmd, timeout=60)
+        except EdgepruneError:
+            pass
+
     def battery_temp_c(self, serial: str) -> float | None:
         m = re.search(r"^\s*temperature:\s*(-?\d+)", self.client.shell(serial, "dumpsys battery").stdout, re.M)
         return int(m.group(1)) / 10.0 if m else None
@@ -140,7 +147,7 @@ class AdbDevice(Device):
         o = self.options
         binary = o.get("binary") or spec.benchmark_binary or os.environ.get(ENV_BINARY)
         cooldown = o.get("cooldown")
-        return {"delegate": o.get("delegate", spec.delegate), "big_cores": option_bool(o.get("big_cores")) or spec.big_cores,
+        return {"delegate": o.get("delegate", spec.delegate).lower(), "big_cores": option_bool(o.get("big_cores")) or spec.big_cores,
                 "cooldown_c": float(cooldown) if cooldown else spec.cooldown_c, "binary": binary,
                 "via_app": option_bool(o.get("app")) or spec.via_app}  # fmt: skip
 
@@ -208,16 +215,19 @@ class AdbDevice(Device):
                                              artifact_name, artifact_sha256))  # fmt: skip
             return out
         finally:
-            self.client.shell(serial, ["rm", "-rf", work], timeout=60)
+            self._cleanup(serial, ["rm", "-rf", work])
 
     def _measurement(self, serial: str, res: ShellResult, spec: BenchSpec, threads: int, cfg: dict[str, Any],
                      device: DeviceFingerprint, extra: dict[str, Any], work: str, name: str, sha: str) -> Measurement:  # fmt: skip
         parsed = parse_benchmark_output(res.stdout + "\n" + res.stderr)
         if spec.op_profiling and self.flavor == "tflite":
-            with tempfile.TemporaryDirectory() as tmp:
-                csv = self.client.pull(serial, f"{work}/ops.csv", Path(tmp) / "ops.csv").read_text(errors="replace")
-            profile = parse_op_profile(csv)
-            parsed.ops, parsed.ops_by_type = profile.ops or parsed.ops, profile.ops_by_type or parsed.ops_by_type
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    csv = self.client.pull(serial, f"{work}/ops.csv", Path(tmp) / "ops.csv").read_text(errors="replace")
+                profile = parse_op_profile(csv)
+                parsed.ops, parsed.ops_by_type = profile.ops or parsed.ops, profile.ops_by_type or parsed.ops_by_type
+            except EdgepruneError as exc:  # an older tool prints the tables instead of writing the file
+                extra["op_profile_file"] = f"not pulled: {exc.problem}"
         latency, notes = summary_latency(parsed)
         extra.update(notes, benchmark_model=parsed.summary())
         if cfg["delegate"] in ("gpu", "nnapi"):
@@ -291,8 +301,8 @@ class AdbDevice(Device):
                 out.append(self._app_measurement(serial, text, sha, name, extra))
             return out
         finally:
-            self.client.shell(serial, ["rm", "-f", staged], timeout=60)
-            self.client.shell(serial, ["run-as", APP_PACKAGE, "rm", "-f", f"files/{app_model}"], timeout=60)
+            self._cleanup(serial, ["rm", "-f", staged])
+            self._cleanup(serial, ["run-as", APP_PACKAGE, "rm", "-f", f"files/{app_model}"])
 
     def _app_measurement(self, serial: str, text: str, sha: str, name: str, extra: dict[str, Any]) -> Measurement:
         try:

@@ -12,7 +12,6 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.registry import Registry
 from edgeprune.schemas import DeviceFingerprint, Measurement
 
-
 DELEGATES = ("xnnpack", "none", "gpu", "nnapi")
 
 

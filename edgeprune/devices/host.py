@@ -88,6 +88,9 @@ class HostDevice(Device):
         )
 
     def _command(self, model_path: Path, threads: int, spec: BenchSpec) -> list[str]:
+        if spec.delegate not in ("", "xnnpack", "none"):
+            raise EdgepruneError(f"the host device cannot run the '{spec.delegate}' delegate",
+                                 "use --device adb[:SERIAL] for gpu/nnapi, or xnnpack/none on the host")
         cmd = [sys.executable, "-P", str(BENCH_SCRIPT), "--model", str(model_path), "--threads", str(threads)]
         cmd += ["--warmup", str(spec.warmup), "--runs", str(spec.runs)]
         return cmd + ([] if spec.use_xnnpack else ["--no-xnnpack"])

@@ -9,11 +9,13 @@ numbers, and runs are capped (``max_runs`` option, default 5). What it is for:
   compares them with each other and, when given, with PyTorch's outputs.
 
 Set up the lane once with ``edgeprune device setup qemu-arm64`` (:mod:`edgeprune.devices.qemu_setup`).
-Spec options: ``cache`` (directory), ``max_runs``, ``timeout`` (s).
+Spec options: ``cache`` (directory), ``max_runs``, ``timeout`` (s), ``cpu`` (qemu CPU model, default
+neoverse-n1, see qemu_setup.DEFAULT_CPU).
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,7 @@ import numpy as np
 
 from edgeprune.devices.base import BenchSpec, Device, register_device, split_options
 from edgeprune.devices.host import BENCH_SCRIPT, _parse_result, _stderr_tail
-from edgeprune.devices.qemu_setup import QemuEnv, require_env
+from edgeprune.devices.qemu_setup import DEFAULT_CPU, QemuEnv, require_env
 from edgeprune.devices.ssh import measurement_from_bench
 from edgeprune.errors import EdgepruneError
 from edgeprune.schemas import DeviceFingerprint, Measurement
@@ -59,7 +61,7 @@ for k in range(x.shape[0]):
         y = (y.astype(np.float32) - zero) * scale
     rows.append(np.asarray(y, dtype=np.float32).reshape(-1))
 np.save(outputs, np.stack(rows))
-print("in", np.dtype(src["dtype"]).name, "out", np.dtype(dst["dtype"]).name)
+print("in", np.dtype(src["dtype"]).name, "out", np.dtype(dst["dtype"]).name, "scale", dst["quantization"][0])
 """
 
 
@@ -82,12 +84,13 @@ def _run_parity(cmd: list[str], env: dict[str, str] | None, where: str, timeout:
 
 
 def parity(model_path: str | Path, inputs: np.ndarray, torch_outputs: np.ndarray | None = None,
-           cache: Path | None = None, threads: int = 1, timeout_s: float = 900.0) -> dict[str, Any]:  # fmt: skip
+           cache: Path | None = None, threads: int = 1, timeout_s: float = 900.0,
+           cpu: str = DEFAULT_CPU) -> dict[str, Any]:  # fmt: skip
     """Run ``inputs`` (N rows in the model's input layout) on x86 and on emulated arm64; compare the outputs.
 
-    Returns ``{"n", "input_dtype", "output_dtype", "arm64_vs_x86": {max_abs, mean_abs, top1_agreement,
-    exact_fraction}, "x86_vs_torch": …, "arm64_vs_torch": …}`` (the torch entries only with ``torch_outputs``,
-    an array of N logit rows). Quantized outputs are dequantized before comparing.
+    Returns ``{"n", "input_dtype", "output_dtype", "output_scale" (None for float outputs), "arm64_vs_x86":
+    {max_abs, mean_abs, top1_agreement, exact_fraction}, "x86_vs_torch": …, "arm64_vs_torch": …}`` (the torch
+    entries only with ``torch_outputs``, N logit rows). Quantized outputs are dequantized before comparing.
     """
     env = require_env(cache)
     x = np.asarray(inputs)
@@ -99,12 +102,14 @@ def parity(model_path: str | Path, inputs: np.ndarray, torch_outputs: np.ndarray
         args = [str(Path(model_path).resolve()), str(t / "inputs.npy")]
         host_info = _run_parity([sys.executable, "-c", PARITY_SCRIPT, *args, str(t / "x86.npy"), str(threads)],
                                 None, "x86 host", timeout_s)  # fmt: skip
-        _run_parity(env.command("-c", PARITY_SCRIPT, *args, str(t / "arm64.npy"), str(threads)), env.env(),
+        _run_parity(env.command("-c", PARITY_SCRIPT, *args, str(t / "arm64.npy"), str(threads), cpu=cpu), env.env(),
                     "emulated arm64", timeout_s)  # fmt: skip
         x86, arm = np.load(t / "x86.npy"), np.load(t / "arm64.npy")
     words = host_info.split()
     out: dict[str, Any] = {"n": int(x.shape[0]), "input_dtype": words[1], "output_dtype": words[3],
-                           "arm64_vs_x86": _compare(arm, x86), "arm64_runtime": env.info.get("ai_edge_litert")}  # fmt: skip
+                           "output_scale": float(words[5]) or None,
+                           "arm64_vs_x86": _compare(arm, x86), "arm64_runtime": env.info.get("ai_edge_litert"),
+                           "qemu_cpu": cpu}  # fmt: skip
     if torch_outputs is not None:
         ref = np.asarray(torch_outputs, dtype=np.float32).reshape(x86.shape[0], -1)
         out["x86_vs_torch"], out["arm64_vs_torch"] = _compare(x86, ref), _compare(arm, ref)
@@ -115,17 +120,18 @@ def parity(model_path: str | Path, inputs: np.ndarray, torch_outputs: np.ndarray
 class QemuArm64Device(Device):
     kind = "qemu-arm64"
 
-    def __init__(self, cache: Path | None = None, max_runs: int = 5, timeout_s: float = 1800.0) -> None:
-        self.cache, self.max_runs, self.timeout_s = cache, max(1, max_runs), timeout_s
+    def __init__(self, cache: Path | None = None, max_runs: int = 5, timeout_s: float = 1800.0,
+                 cpu: str = DEFAULT_CPU) -> None:  # fmt: skip
+        self.cache, self.max_runs, self.timeout_s, self.cpu = cache, max(1, max_runs), timeout_s, cpu
 
     @classmethod
     def from_spec(cls, arg: str | None) -> QemuArm64Device:
         main, opts = split_options(arg)
-        unknown = set(opts) - {"cache", "max_runs", "timeout"}
+        unknown = set(opts) - {"cache", "max_runs", "timeout", "cpu"}
         if main or unknown:
             raise EdgepruneError(f"bad qemu-arm64 spec '{arg}'", "use qemu-arm64 or qemu-arm64?max_runs=3&cache=DIR")
         return cls(Path(opts["cache"]) if "cache" in opts else None, int(opts.get("max_runs", 5)),
-                   float(opts.get("timeout", 1800)))  # fmt: skip
+                   float(opts.get("timeout", 1800)), opts.get("cpu", DEFAULT_CPU))  # fmt: skip
 
     def env(self) -> QemuEnv:
         return require_env(self.cache)
@@ -133,7 +139,8 @@ class QemuArm64Device(Device):
     def fingerprint(self) -> DeviceFingerprint:
         env = self.env()
         return DeviceFingerprint(
-            kind=self.kind, id=env.info.get("qemu", "qemu-aarch64"), model="emulated aarch64 (Neoverse-N1 cpuinfo)",
+            kind=self.kind, id=" ".join(env.info.get("qemu", "qemu-aarch64").split()[:1] + re.findall(
+                r"version (\S+)", env.info.get("qemu", ""))), model=f"emulated aarch64 (qemu -cpu {self.cpu})",
             abi="aarch64", os=f"Linux arm64 userland (Debian {env.info.get('suite', '')}) under qemu-user",
             emulated=True, python=env.info.get("python_version", ""), guest_ai_edge_litert=env.info.get("ai_edge_litert"),
         )  # fmt: skip
@@ -141,7 +148,8 @@ class QemuArm64Device(Device):
     def run_one(self, env: QemuEnv, model_path: Path, threads: int, warmup: int, runs: int,
                 xnnpack: bool) -> dict[str, Any]:  # fmt: skip
         cmd = env.command("-P", str(BENCH_SCRIPT), "--model", str(model_path.resolve()), "--threads", str(threads),
-                          "--warmup", str(warmup), "--runs", str(runs), *([] if xnnpack else ["--no-xnnpack"]))  # fmt: skip
+                          "--warmup", str(warmup), "--runs", str(runs), *([] if xnnpack else ["--no-xnnpack"]),
+                          cpu=self.cpu)  # fmt: skip
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env.env(), timeout=self.timeout_s)
         except subprocess.TimeoutExpired:

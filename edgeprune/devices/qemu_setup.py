@@ -36,6 +36,10 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
 PLATFORMS = ("manylinux_2_27_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 SETUP_HINT = "run: edgeprune device setup qemu-arm64"
+# The emulated CPU matches the fake cpuinfo (Neoverse-N1 = Cortex-A76 class: ARMv8.2 + dotprod, like most phone
+# big cores). qemu's default "max" CPU also advertises SVE/SME, and with qemu 7.2 XNNPACK's SME int8 kernels
+# then produced wrong outputs (up to 70 LSB off, saturated logits) while "max,sme=off" was bit-exact with x86.
+DEFAULT_CPU = "neoverse-n1"
 
 
 def default_cache() -> Path:
@@ -70,8 +74,8 @@ class QemuEnv:
     def site(self) -> Path:
         return self.cache / "site"
 
-    def command(self, *args: str) -> list[str]:
-        return [self.qemu, "-L", str(self.rootfs), str(self.rootfs / self.python), *args]
+    def command(self, *args: str, cpu: str = DEFAULT_CPU) -> list[str]:
+        return [self.qemu, "-cpu", cpu, "-L", str(self.rootfs), str(self.rootfs / self.python), *args]
 
     def env(self) -> dict[str, str]:
         """A minimal environment: host library paths or PYTHONHOME would confuse the guest."""
@@ -130,6 +134,11 @@ def _run(cmd: list[str], what: str, timeout: float = 900, **kw: Any) -> subproce
     return proc
 
 
+def find_tool(name: str) -> str | None:
+    """A tool on PATH or in the sbin directories (which a normal user's PATH often lacks)."""
+    return shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
 def _pin(dist: str) -> str:
     try:
         return f"{dist}=={metadata.version(dist)}"
@@ -137,15 +146,15 @@ def _pin(dist: str) -> str:
         return dist
 
 
-def _build_rootfs(dest: Path, mirror: str, log: Callable[[str], None]) -> str:
+def _build_rootfs(dest: Path, mirror: str, log: Callable[[str], None], wrapper: list[str]) -> str:
     """debootstrap (first stage only) + unpack every downloaded .deb; returns the guest python path."""
     log(f"debootstrap {SUITE} arm64 (minbase + python3) from {mirror}")
-    _run(["debootstrap", "--foreign", "--variant=minbase", "--arch=arm64", "--include=python3", SUITE, str(dest), mirror],
+    _run([*wrapper, find_tool("debootstrap") or "debootstrap", "--foreign", "--variant=minbase", "--arch=arm64", "--include=python3", SUITE, str(dest), mirror],
          "debootstrap of the arm64 userland")  # fmt: skip
     debs = sorted((dest / "var/cache/apt/archives").glob("*.deb"))
     log(f"unpacking {len(debs)} packages")
     for deb in debs:
-        _run(["dpkg-deb", "-x", str(deb), str(dest)], f"unpacking {deb.name}")
+        _run([find_tool("dpkg-deb") or "dpkg-deb", "-x", str(deb), str(dest)], f"unpacking {deb.name}")
         deb.unlink()
     (dest / "proc").mkdir(exist_ok=True)
     (dest / "proc" / "cpuinfo").write_text(fake_cpuinfo(os.cpu_count() or 1))
@@ -175,18 +184,22 @@ def setup_qemu_arm64(cache: Path | None = None, mirror: str | None = None, force
     if not force and (env := find_env(cache)) is not None:
         log(f"qemu-arm64 lane already set up in {cache}")
         return env
-    missing = [t for t in ("qemu-aarch64-static", "debootstrap", "dpkg-deb") if not shutil.which(t)]
+    missing = [t for t in ("qemu-aarch64-static", "debootstrap", "dpkg-deb") if not find_tool(t)]
     if missing:
         raise EdgepruneError(f"missing tools for the qemu-arm64 lane: {', '.join(missing)}",
                              "install them: apt-get install qemu-user-static debootstrap")  # fmt: skip
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        raise EdgepruneError("debootstrap needs root to unpack the arm64 userland", "run the setup as root or under fakeroot")
+    wrapper: list[str] = []
+    if hasattr(os, "geteuid") and os.geteuid() != 0:  # debootstrap insists on root; fakeroot is enough here
+        if not shutil.which("fakeroot"):
+            raise EdgepruneError("debootstrap needs root (or fakeroot) to unpack the arm64 userland",
+                                 "install fakeroot (apt-get install fakeroot) or run the setup as root")  # fmt: skip
+        wrapper = ["fakeroot"]
     t0 = time.monotonic()
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "ready.json").unlink(missing_ok=True)
     mirror = mirror or apt_mirror()
     with atomic_path(cache / "rootfs") as tmp:
-        python = _build_rootfs(tmp, mirror, log)
+        python = _build_rootfs(tmp, mirror, log, wrapper)
     pyver = re.sub(r"^.*python", "", python)
     _install_wheels(cache, pyver, log)
     qemu = shutil.which("qemu-aarch64-static") or "qemu-aarch64-static"

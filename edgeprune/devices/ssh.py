@@ -61,18 +61,23 @@ print(json.dumps({"hostname": socket.gethostname(), "cpu": cpu or platform.proce
 
 def measurement_from_bench(r: dict[str, Any], device: DeviceFingerprint, threads: int, name: str, sha: str,
                            emulated: bool = False, **extra: Any) -> Measurement:  # fmt: skip
-    """A Measurement from one ``_host_bench.py`` JSON result (host script run elsewhere: ssh or qemu)."""
+    """A Measurement from one ``_host_bench.py`` JSON result (host script run elsewhere: ssh or qemu).
+
+    ``emulated``: timing_meaningful=False, and no init/first-inference/memory fields at all (they would be
+    the emulator's numbers); the raw values stay in ``extra`` under ``emulated_*`` keys.
+    """
     rss = {"rss_before_mb": r["rss_before_mb"], "rss_after_load_mb": r["rss_after_load_mb"],
            "peak_rss_mb": r["peak_rss_mb"]}  # fmt: skip
     return Measurement(
         artifact_name=name, artifact_sha256=sha, device=device, runtime=f"ai-edge-litert {r['runtime_version']}",
         threads=threads, delegate=r["delegate"], warmup=r["warmup"], runs=len(r["samples_ms"]),
-        latency=latency_stats(r["samples_ms"]), timing_meaningful=not emulated, init_ms=r["init_ms"],
-        first_inference_ms=r["first_inference_ms"],
+        latency=latency_stats(r["samples_ms"]), timing_meaningful=not emulated,
+        init_ms=None if emulated else r["init_ms"], first_inference_ms=None if emulated else r["first_inference_ms"],
         peak_rss_mb=None if emulated else r["peak_rss_mb"],
         load_delta_mb=None if emulated else r["rss_after_load_mb"] - r["rss_before_mb"],
-        extra={**({"emulated_process_memory_mb": rss} if emulated else rss), "inputs": r["inputs"],
-               "outputs": r["outputs"], "outputs_finite": r["outputs_finite"], **extra},
+        extra={**({"emulated_process_memory_mb": rss, "emulated_timings_ms": {
+                   "init_ms": r["init_ms"], "first_inference_ms": r["first_inference_ms"]}} if emulated else rss),
+               "inputs": r["inputs"], "outputs": r["outputs"], "outputs_finite": r["outputs_finite"], **extra},
     )  # fmt: skip
 
 
@@ -156,8 +161,12 @@ class SshDevice(Device):
                   f"copying {', '.join(f.name for f in files)}", timeout=self.timeout_s)  # fmt: skip
 
     def fingerprint(self) -> DeviceFingerprint:
-        info = json.loads(self.ssh([self.python, "-"], "reading the board's description", stdin=FINGERPRINT_SCRIPT)
-                          .stdout.strip().splitlines()[-1])  # fmt: skip
+        proc = self.ssh([self.python, "-"], "reading the board's description", stdin=FINGERPRINT_SCRIPT)
+        try:
+            info = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            raise EdgepruneError(f"{self.target} did not describe itself (output: {proc.stdout[-200:]!r})",
+                                 f"check that '{self.python}' is Python 3 on the board") from None  # fmt: skip
         return DeviceFingerprint(
             kind=self.kind, id=f"{self.target}{':' + self.port if self.port else ''}", model=info["board"] or info["cpu"],
             abi=info["machine"], os=info["os"], soc=info["cpu"], cores=info["cores"], cpu_governor=info["governor"],
@@ -193,4 +202,7 @@ class SshDevice(Device):
                                                   remote_python=self.python))  # fmt: skip
             return out
         finally:
-            self.ssh(["rm", "-rf", work], "cleaning up", check=False)
+            try:
+                self.ssh(["rm", "-rf", work], "cleaning up", check=False)
+            except EdgepruneError:  # the board went away: keep the original error
+                pass

@@ -24,13 +24,14 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from edgeprune.export.base import Exporter, ExportRequest, register_exporter
+from edgeprune.export.base import ArtifactRecord, Exporter, ExportRequest, register_exporter
 from edgeprune.export.coreml_inspect import (
     CoreMLInfo,
     embed_coreml_metadata,
     import_coremltools,
     inspect_mlpackage,
     quiet,
+    stabilize_manifest,
 )
 from edgeprune.schemas import TensorInfo
 
@@ -128,6 +129,12 @@ class CoreMLExporter(Exporter):
         self.block_size = int(block_size)
         self._info: CoreMLInfo | None = None
 
+    def export(self, req: ExportRequest) -> ArtifactRecord:
+        """Validate first, then import coremltools our way (fast, quiet) before the base class checks it."""
+        self.check(req)
+        import_coremltools()
+        return super().export(req)
+
     @staticmethod
     def deployment_target(precision: str) -> str:
         return "iOS18" if precision in IOS18_PRECISIONS else "iOS16"
@@ -137,6 +144,7 @@ class CoreMLExporter(Exporter):
         model = _compress(base, req.precision, self.weight_threshold, self.block_size)
         with quiet():
             model.save(str(tmp_path))
+        stabilize_manifest(tmp_path)  # reproducible package bytes and sha256
 
     def metadata_for(self, req: ExportRequest) -> dict[str, Any]:
         meta = super().metadata_for(req)

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import sys
+import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from edgeprune.errors import MissingExtraError
 from edgeprune.export.base import _digest, _size
 from edgeprune.fsutil import write_bytes_atomic
 from edgeprune.schemas import TensorInfo
@@ -40,12 +42,13 @@ def quiet() -> Iterator[None]:
 
 @cache
 def import_coremltools() -> tuple[Any, Any]:
-    """(coremltools, coremltools.optimize.coreml), imported once and quietly.
+    """(coremltools, coremltools.optimize.coreml), imported once and quietly; MissingExtraError if absent.
 
     coremltools probes for TensorFlow at import time; with tensorflow-cpu installed (the [tf] extra) that
     alone costs 10-25 s. We never convert TF models, so TensorFlow is hidden during the import unless it is
-    already loaded (then the probe is free).
+    already loaded (then the probe is free). Call this before anything else imports coremltools.
     """
+    logging.getLogger("coremltools").setLevel(logging.ERROR)  # "torch 2.13 has not been tested", proxies
     hide_tf = "tensorflow" not in sys.modules
     if hide_tf:
         sys.modules["tensorflow"] = None  # type: ignore[assignment]  # makes `import tensorflow` fail fast
@@ -53,10 +56,11 @@ def import_coremltools() -> tuple[Any, Any]:
         with quiet():
             import coremltools as ct
             import coremltools.optimize.coreml as cto
+    except ImportError as exc:
+        raise MissingExtraError("coremltools", "coreml") from exc
     finally:
-        if hide_tf and sys.modules.get("tensorflow", 0) is None:
+        if hide_tf and "tensorflow" in sys.modules and sys.modules["tensorflow"] is None:
             del sys.modules["tensorflow"]
-    logging.getLogger("coremltools").setLevel(logging.ERROR)
     return ct, cto
 
 
@@ -107,6 +111,24 @@ def spec_file(package: Path) -> Path:
     return Path(package) / "Data" / entry["path"]
 
 
+def stabilize_manifest(package: Path) -> None:
+    """Replace the random item ids in Manifest.json with ids derived from the item paths.
+
+    coremltools draws fresh UUIDs on every save, which is the only thing that made two exports of the same
+    model differ; with stable ids the package (and its sha256) is reproducible.
+    """
+    path = Path(package) / "Manifest.json"
+    manifest = json.loads(path.read_text())
+    entries = manifest["itemInfoEntries"]
+    ids = {
+        old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"edgeprune-mlpackage:{e['path']}"))
+        for old, e in entries.items()
+    }
+    manifest["itemInfoEntries"] = {ids[old]: e for old, e in entries.items()}
+    manifest["rootModelIdentifier"] = ids[manifest["rootModelIdentifier"]]
+    write_bytes_atomic(path, json.dumps(manifest, indent=4, sort_keys=True).encode())
+
+
 def load_spec(package: Path) -> Any:
     from coremltools.proto import Model_pb2
 
@@ -128,29 +150,33 @@ def load_program(package: Path) -> Any:
 # -- metadata ---------------------------------------------------------------------------------------------
 def embed_coreml_metadata(package: Path, metadata: dict[str, Any]) -> None:
     """Write ``metadata`` into the spec: all of it as JSON under user_defined["edgeprune"], each top-level key
-    again on its own (strings as-is, the rest JSON) so Xcode shows it, plus description/author/version."""
+    again on its own (strings as-is, the rest JSON) so Xcode shows it, plus description/author/version.
+    Embedding again replaces what an earlier call wrote and keeps the converter's own entries."""
     spec = load_spec(package)
     meta = spec.description.metadata
-    meta.userDefined[METADATA_KEY] = json.dumps(metadata, sort_keys=True)
+    user = meta.userDefined
+    for key in json.loads(user.get(METADATA_KEY, "{}")):  # keys flattened by an earlier call
+        user.pop(str(key), None)
+    user[METADATA_KEY] = json.dumps(metadata, sort_keys=True)
     for key, value in metadata.items():
-        meta.userDefined[str(key)] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        if str(key) != METADATA_KEY:
+            user[str(key)] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     export = metadata.get("export", {})
-    labels = metadata.get("labels") or []
+    labels = [str(v) for v in metadata.get("labels") or []]
+    classes = f" ({len(labels)} classes: {', '.join(labels)})" if labels else ""
+    producer = f"exported by edgeprune {export.get('edgeprune_version', '')}".rstrip()
     meta.shortDescription = (
-        (
-            f"Image classifier ({len(labels)} classes: {', '.join(map(str, labels))}); "
-            if labels
-            else "Image classifier; "
-        )
-        + f"{export.get('precision', '')} Core ML program exported by edgeprune {export.get('edgeprune_version', '')}"
+        f"Image classifier{classes}; {export.get('precision', '')} Core ML program {producer}"
     )
     meta.author = str(metadata.get("author", "edgeprune"))
     meta.versionString = str(metadata.get("version", export.get("edgeprune_version", "")))
     pre = metadata.get("preprocessing") or {}
+    layout = export.get("io_layout", "NCHW")
     if spec.description.input:
-        spec.description.input[
-            0
-        ].shortDescription = f"normalised float image, {export.get('io_layout', 'NCHW')}, mean={pre.get('mean')}, std={pre.get('std')}"
+        spec.description.input[0].shortDescription = (
+            f"normalised float image, {layout} (mean={pre.get('mean')}, std={pre.get('std')}; "
+            "full recipe in the 'preprocessing' metadata)"
+        )
     if spec.description.output:
         spec.description.output[0].shortDescription = "class logits (apply softmax for probabilities)"
     write_bytes_atomic(spec_file(package), spec.SerializeToString())

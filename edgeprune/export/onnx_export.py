@@ -2,8 +2,9 @@
 
 * Exporter: the TorchScript-based ``torch.onnx.export(dynamo=False, opset_version=17)``. On this stack it was
   5-20x faster than the dynamo exporter (0.7 s vs 15 s for a small ResNet on a busy 2-core machine) with the
-  same parity (max abs <= 2.5e-6); if it fails, the dynamo exporter (``external_data=False``, opset 18+) is
-  tried. The route and opset actually used are recorded in the metadata and the record's notes.
+  same parity (max abs <= 2.5e-6). If it fails, or warns that tracing baked in a data-dependent branch
+  (TracerWarning), the dynamo exporter (``external_data=False``, opset 18+) is used instead, and refuses such
+  models properly. The route and opset used are recorded in the metadata and the record's notes.
 * Precisions: fp32, and fp16 via onnxruntime's bundled float16 converter (float32 I/O kept, Casts at the
   boundary, node order re-sorted so the file passes ``onnx.checker``). No int8: use the TFLite target.
 * Fixed batch of 1 like the other targets; NHWC I/O by prepending a permute to the graph.
@@ -12,6 +13,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import warnings
 from pathlib import Path
@@ -52,15 +55,23 @@ def write_onnx(model: Any, example: Any, path: Path, io_layout: str = "NCHW") ->
     if io_layout == "NHWC":
         model, example = nhwc_input(model), example.permute(0, 2, 3, 1).contiguous()
     names = {"input_names": ["input"], "output_names": ["logits"]}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated but still the faster one
+    route = "torchscript"
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("always")  # the TorchScript exporter is deprecated but still the faster one
         try:
             torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=LEGACY_OPSET, **names)
-            route = "torchscript"
         except Exception:  # noqa: BLE001 - any failure: try the other exporter, which raises its own error
-            path.unlink(missing_ok=True)
-            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, **names)
             route = "dynamo"
+    # a TracerWarning means tracing baked in a data-dependent branch: the file may be silently wrong
+    if any(issubclass(w.category, torch.jit.TracerWarning) for w in caught):
+        route = "dynamo"
+    if route == "dynamo":
+        path.unlink(missing_ok=True)
+        with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (example,), str(path), dynamo=True, external_data=False, verbose=False, **names
+            )
     proto = onnx.load(str(path), load_external_data=False)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     return {"exporter": route, "opset": int(opset)}

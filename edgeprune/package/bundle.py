@@ -102,9 +102,11 @@ def _choose(manifest: Manifest, run_dir: Path, names: list[str], force: bool) ->
             return [c for c in chosen if c.gate == "passed"]  # default set: keep only what passed
         why = "; ".join(f"{c.record['name']}: " + ("; ".join(c.verify["gate"].get("reasons", [])) or c.gate)
                         if c.gate == "rejected" else f"{c.record['name']}: gate not run" for c in blocked)
+        passed = sorted(n for n, r in records.items() if r not in picked and gate_status(verified.get(n, {})) == "passed")
+        alt = f"package one that passed (--artifact {' / '.join(passed)}), " if passed else ""
         raise EdgepruneError(f"refusing to package artifacts the accuracy gate did not pass ({why})",
-                             f"improve the model or re-run 'edgeprune verify {run_dir}'; --force packages them "
-                             "anyway and marks them in model.json")
+                             f"{alt}improve the model and re-run 'edgeprune build', or pass --force to package them "
+                             "marked as rejected in model.json")
     return chosen
 
 
@@ -215,7 +217,7 @@ def build_bundle(
         raise EdgepruneError(f"invalid bundle version '{version}'", "use letters, digits and . _ + - (e.g. 1.2.0)")
     contract = PreprocessContract.model_validate(manifest.preprocessing)
     class_names = list(contract.class_names)
-    thresholds = _thresholds(class_names, threshold, positive_class)
+    thresholds = decision_thresholds(class_names, threshold, positive_class)
     if into is not None:
         _check_into(Path(into))
     chosen = _choose(manifest, run_dir, list(artifacts or []), force)
@@ -240,7 +242,7 @@ def build_bundle(
     return result
 
 
-def _thresholds(class_names: list[str], threshold: float | None, positive: str | None) -> dict[str, float]:
+def decision_thresholds(class_names: list[str], threshold: float | None, positive: str | None) -> dict[str, float]:
     if threshold is None:
         if positive is not None:
             raise EdgepruneError("--positive-class needs --threshold", "add e.g. --threshold 0.3")
@@ -250,7 +252,9 @@ def _thresholds(class_names: list[str], threshold: float | None, positive: str |
                              "drop --threshold (the app uses the most probable class)")
     if not 0.0 < threshold < 1.0:
         raise EdgepruneError(f"--threshold must be a probability in (0, 1), got {threshold}", "use e.g. 0.3")
-    positive = positive or class_names[1]
+    if positive is None:
+        raise EdgepruneError("--threshold needs --positive-class (the class whose probability it applies to)",
+                             f"add --positive-class with one of: {', '.join(class_names)}")
     if positive not in class_names:
         raise EdgepruneError(f"unknown --positive-class '{positive}'", f"use one of: {', '.join(class_names)}")
     return {positive: float(threshold)}

@@ -61,22 +61,27 @@ def _variant(ctx: BuildContext, criterion: str, reduction: float, seed: int, kin
 
 
 def _dense(ctx: BuildContext) -> tuple[torch.nn.Module, dict[str, Any]]:
-    path = ctx.path("models", "dense.pt")
+    """The shared dense model: loaded from --weights, reused from an earlier run with the same settings, or trained."""
+    from edgeprune.pipeline.manifest import cache_key
+
     if ctx.cfg.model.weights:
         from edgeprune.models import resolve_model
 
         model = resolve_model(ctx.cfg.model.name, ctx.data.num_classes, ctx.data.contract.in_channels,
                               weights=ctx.cfg.model.weights, **ctx.model_kwargs())
         return model.eval(), {"trained": False}
-    if path.is_file():
+    key = cache_key(ctx.cfg.model.model_dump(), ctx.cfg.train.model_dump(), ctx.cfg.data.model_dump(), ctx.cfg.seed)
+    path, info_path = ctx.path("models", "dense.pt"), ctx.path("models", "dense.json")
+    if path.is_file() and info_path.is_file() and read_json(info_path).get("key") == key:
         model, _ = load_checkpoint(path, ctx.fresh_model(), ctx.example_input)
-        return model, read_json(ctx.path("models", "dense.json"))
+        return model, read_json(info_path)
     torch.manual_seed(ctx.cfg.seed)
     result = train_model(ctx.fresh_model(pretrained=ctx.cfg.model.pretrained), ctx.data.train, ctx.data.val,
                          ctx.data.num_classes, train_settings(ctx, ctx.cfg.train))
     save_checkpoint(path, result.model, meta={"stage": "compare-dense"})
-    info = {"trained": True, "samples_seen": result.samples_seen, "epochs_run": len(result.history)}
-    write_json_atomic(ctx.path("models", "dense.json"), info)
+    info = {"key": key, "trained": True, "samples_seen": result.samples_seen, "epochs_run": len(result.history),
+            "best_val_balanced_accuracy": result.best_val_balanced_accuracy}
+    write_json_atomic(info_path, info)
     return result.model.eval(), info
 
 

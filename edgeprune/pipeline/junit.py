@@ -16,6 +16,10 @@ from edgeprune.fsutil import write_bytes_atomic
 FLOAT_PRECISIONS = ("fp32",)
 
 
+def _pp(value: float | None) -> str:
+    return "n/a" if value is None else f"{float(value) + 0.0:.2f} pp"  # + 0.0 turns -0.0 into 0.0
+
+
 def _bal_acc_case(row: dict[str, Any]) -> tuple[str | None, str]:
     gate = row.get("gate") or {}
     all_reasons = row.get("gate_reasons") or []
@@ -24,7 +28,7 @@ def _bal_acc_case(row: dict[str, Any]) -> tuple[str | None, str]:
                                                    for r in all_reasons):
         reasons = all_reasons or ["rejected by the gate"]  # never lose a failure whose wording is unknown
     limit = (gate.get("thresholds") or {}).get("max_bal_acc_drop")
-    detail = f"drop upper bound {gate.get('bal_acc_drop_ub_pp')} pp (limit {limit} pp)"
+    detail = f"drop upper bound {_pp(gate.get('bal_acc_drop_ub_pp'))} (limit {limit} pp)"
     return ("; ".join(reasons) if reasons else None), detail
 
 
@@ -32,12 +36,13 @@ def _class_case(row: dict[str, Any]) -> tuple[str | None, str]:
     gate = row.get("gate") or {}
     reasons = [r for r in row.get("gate_reasons") or [] if r.startswith("sensitivity of class")]
     limit = (gate.get("thresholds") or {}).get("max_class_sensitivity_drop")
-    detail = f"worst class '{gate.get('worst_class')}': drop upper bound {gate.get('worst_class_drop_ub_pp')} pp (limit {limit} pp)"
+    detail = (f"worst class '{gate.get('worst_class')}': drop upper bound {_pp(gate.get('worst_class_drop_ub_pp'))} "
+              f"(limit {limit} pp)")
     return ("; ".join(reasons) if reasons else None), detail
 
 
 def _parity_case(row: dict[str, Any], fp32_tolerance: float, min_agreement: float) -> tuple[str | None, str]:
-    max_abs, agree = row.get("max_abs_logit_error"), row.get("top1_agreement")
+    max_abs, agree = float(row["max_abs_logit_error"]), float(row["top1_agreement"])
     detail = f"max-abs logit difference {max_abs:.3g}, top-1 agreement {100 * agree:.2f}%"
     problems = []
     if max_abs != max_abs:  # NaN: non-finite outputs
@@ -50,7 +55,7 @@ def _parity_case(row: dict[str, Any], fp32_tolerance: float, min_agreement: floa
 
 
 def junit_tree(rows: list[dict[str, Any]], *, fp32_tolerance: float = 1e-3, min_agreement: float = 0.9,
-               suite: str = "edgeprune.gates") -> ET.ElementTree:
+               suite: str = "edgeprune.gates") -> ET.Element:
     root = ET.Element("testsuites", name="edgeprune")
     ts = ET.SubElement(root, "testsuite", name=suite)
     counts = {"tests": 0, "failures": 0, "skipped": 0}
@@ -79,12 +84,12 @@ def junit_tree(rows: list[dict[str, Any]], *, fp32_tolerance: float = 1e-3, min_
             el.set(key, str(value))
         el.set("errors", "0")
     ET.indent(root)
-    return ET.ElementTree(root)
+    return root
 
 
 def write_junit(rows: list[dict[str, Any]], path: str | Path, *, fp32_tolerance: float = 1e-3,
                 min_agreement: float = 0.9) -> Path:
     """Write the JUnit XML for ``rows`` (``BuildOutcome.rows`` or report.json's ``artifacts``) atomically."""
-    tree = junit_tree(rows, fp32_tolerance=fp32_tolerance, min_agreement=min_agreement)
-    data = ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True)
+    root = junit_tree(rows, fp32_tolerance=fp32_tolerance, min_agreement=min_agreement)
+    data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return write_bytes_atomic(path, data + b"\n")

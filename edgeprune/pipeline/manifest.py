@@ -37,7 +37,8 @@ class StageRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    status: str = "pending"  # pending | running | done | skipped | failed
+    # pending | running | done | skipped (reused) | failed | stale (an earlier stage ran again since: must rerun)
+    status: str = "pending"
     key: str = ""
     started: str | None = None
     finished: str | None = None
@@ -60,7 +61,7 @@ class Invocation(BaseModel):
     cwd: str = ""
     started: str = Field(default_factory=now)
     finished: str | None = None
-    status: str = "running"  # running | done | failed | interrupted
+    status: str = "running"  # running | done | failed | interrupted | killed (ended without a word)
     from_stage: str | None = None
     to_stage: str | None = None
     force: bool = False
@@ -156,7 +157,7 @@ def _is_temp(name: str) -> bool:
     return name.startswith(".") and (name.endswith(".part") or name.endswith(".export"))
 
 
-def _remove(path: Path) -> None:
+def remove_output(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -170,7 +171,7 @@ def sweep_temp_files(run_dir: Path) -> list[str]:
         if folder.is_dir():
             for entry in folder.iterdir():
                 if _is_temp(entry.name):
-                    _remove(entry)
+                    remove_output(entry)
                     removed.append(os.path.relpath(entry, run_dir))
     return removed
 
@@ -186,7 +187,7 @@ def sweep_unrecorded(run_dir: Path, manifest: Manifest) -> list[str]:
         for entry in folder.iterdir():
             rel = f"{d}/{entry.name}"
             if not entry.name.startswith(".") and rel not in keep:
-                _remove(entry)
+                remove_output(entry)
                 removed.append(rel)
     return removed
 

@@ -106,23 +106,22 @@ def _data_changes(old: Manifest, new: Manifest) -> list[str]:
 
 
 def _model_diffs(old_dir: Path, new_dir: Path, old: Manifest, new: Manifest) -> dict[str, dict[str, Any]]:
-    """Per model file: identical bytes, or the largest weight difference (and whether the shapes even match)."""
+    """Per model file: identical bytes, else identical weights? (torch.save bytes also depend on the file name)."""
     import torch
 
     old_out, new_out = old.recorded_outputs(), new.recorded_outputs()
     result: dict[str, dict[str, Any]] = {}
     for rel in sorted(r for r in old_out if r.startswith("models/")):
         same = old_out[rel] == new_out.get(rel)
-        info: dict[str, Any] = {"identical": same}
+        info: dict[str, Any] = {"bytes_identical": same, "weights_identical": True if same else None}
         if not same and rel.endswith(".pt") and (new_dir / rel).is_file():
             a = torch.load(old_dir / rel, map_location="cpu", weights_only=True)["state_dict"]
             b = torch.load(new_dir / rel, map_location="cpu", weights_only=True)["state_dict"]
             if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
-                info["weights"] = "different architecture (the pruning plan differs)"
+                info.update(weights_identical=False, weights="different architecture (the pruning plan differs)")
             else:
                 diff = max((float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].numel()), default=0.0)
-                info["max_weight_diff"] = diff
-                info["identical"] = diff == 0.0  # equal weights, only the file encoding differs
+                info.update(weights_identical=diff == 0.0, max_weight_diff=diff)
         result[rel] = info
     return result
 
@@ -133,7 +132,7 @@ def _reasons(check: ArtifactCheck, chain: list[str], models: dict[str, dict[str,
     if versions:
         reasons.append("tool versions differ: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in versions.items()))
     reasons += data
-    first = next((rel for rel in chain if not models.get(rel, {}).get("identical", True)), None)
+    first = next((rel for rel in chain if models.get(rel, {}).get("weights_identical") is False), None)
     if first is not None:
         info = models[first]
         what = info.get("weights") or f"max weight difference {info.get('max_weight_diff', float('nan')):.3g}"
@@ -147,7 +146,9 @@ def _reasons(check: ArtifactCheck, chain: list[str], models: dict[str, dict[str,
     return reasons
 
 
-def _compare_outputs(check: ArtifactCheck, old_file: Path, new_file: Path, fmt: str, x: np.ndarray) -> None:
+def _compare_outputs(check: ArtifactCheck, old_file: Path, new_file: Path, fmt: str,
+                     x: np.ndarray) -> tuple[float, float]:
+    """Run both files on the test inputs; record (and return) max-abs logit difference and top-1 agreement."""
     from edgeprune.metrics import agreement
     from edgeprune.runtimes import open_session
 
@@ -155,6 +156,7 @@ def _compare_outputs(check: ArtifactCheck, old_file: Path, new_file: Path, fmt: 
     b = np.asarray(open_session(new_file, fmt=fmt).run(x), dtype=np.float32)
     agree = agreement(a, b)
     check.max_abs_logit_diff, check.top1_agreement = agree["max_abs"], agree["top1_agreement"]
+    return agree["max_abs"], agree["top1_agreement"]
 
 
 def rebuild_run(run_dir: str | Path, out: str | Path | None = None, console: Console | None = None,
@@ -197,9 +199,8 @@ def rebuild_run(run_dir: str | Path, out: str | Path | None = None, console: Con
             check.verdict = "identical"
             check.max_abs_logit_diff, check.top1_agreement = 0.0, 1.0
             continue
-        _compare_outputs(check, run_dir / o["file"], target / n["file"], o["format"], x)
-        close = (check.max_abs_logit_diff <= cfg.verify.fp32_tolerance if o["precision"] == "fp32"
-                 else check.top1_agreement >= MIN_AGREEMENT)
+        max_abs, top1 = _compare_outputs(check, run_dir / o["file"], target / n["file"], o["format"], x)
+        close = max_abs <= cfg.verify.fp32_tolerance if o["precision"] == "fp32" else top1 >= MIN_AGREEMENT
         close = close and all(abs(d) <= MAX_METRIC_DELTA for d in check.metric_deltas.values())
         check.verdict = "within-tolerance" if close else "different"
         chain = CHAINS.get(exported.get(name, {}).get("checkpoint", ""), [])

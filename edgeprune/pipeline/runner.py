@@ -33,6 +33,7 @@ from edgeprune.pipeline.manifest import (
     load_manifest,
     now,
     outputs_intact,
+    remove_output,
     run_dir_lock,
     sweep_temp_files,
     sweep_unrecorded,
@@ -149,14 +150,17 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
     previous = _previous_manifest(run_dir, force)
     with ctx.console.status("preparing data"):
         manifest = _start_manifest(ctx, previous, command)
+    for earlier in manifest.invocations:  # we hold the lock: an invocation still 'running' was killed
+        if earlier.status == "running":
+            earlier.status = "killed"
     invocation = Invocation(command=command, cwd=os.getcwd(), from_stage=from_stage, to_stage=to_stage, force=force)
     manifest.invocations.append(invocation)
-    # leftovers of an interrupted invocation: temp files always, unrecorded outputs if a stage never finished
+    # leftovers of an interrupted invocation: temp files, and outputs that no finished stage records
     sweep_temp_files(run_dir)
-    if any(s.status in ("running", "failed") for s in manifest.stages):
-        removed = sweep_unrecorded(run_dir, manifest)
-        if removed:
-            ctx.console.print(f"[yellow]removed {len(removed)} unfinished output(s) of an interrupted run[/yellow]")
+    removed = sweep_unrecorded(run_dir, manifest)
+    if removed:
+        ctx.console.print(f"[yellow]removed {len(removed)} output(s) no finished stage records "
+                          f"(left by an interrupted run): {', '.join(removed[:4])}[/yellow]")
     manifest.save(run_dir)
     outcome = BuildOutcome(run_dir=run_dir, manifest=manifest, rows=[])
     # every stage reads the dataset (and maybe user weights/code): their hashes belong in every key
@@ -177,6 +181,8 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
             continue
         ctx.console.print(f"[bold]{index + 1}/{len(STAGES)} {stage.title}[/bold]")
         sweep_temp_files(run_dir)
+        for rel in old.outputs if old else {}:  # about to be replaced: never leave a stale file that looks new
+            remove_output(run_dir / rel)
         record = StageRecord(name=stage.name, status="running", key=key, started=now())
         manifest.upsert(record)
         manifest.save(run_dir)
@@ -202,6 +208,11 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
         outcome.ran.append(stage.name)
         # later stages depend on this one: never reuse them once it ran again
         rerun_from = min(rerun_from, index + 1)
+    if invocation.ran:  # stages after the last one run here depend on it: their records no longer hold
+        for later in STAGES[last + 1:]:
+            stale = manifest.stage(later.name)
+            if stale is not None and stale.finished_ok:
+                stale.status = "stale"
     outcome.ran = list(invocation.ran)
     outcome.rows = artifact_table(ctx.results)
     invocation.status, invocation.finished = "done", now()

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 
 from edgeprune.errors import EdgepruneError
 
+CHUNK_ELEMENTS = 1 << 24
+
 
 class ConvStats:
     """Streaming sums for one Conv2d; feed it with :meth:`update` (input, output) per forward."""
@@ -34,27 +36,46 @@ class ConvStats:
         # [Σx, Σx², Σy, Σy²] once a batch was seen
         self.sums: list[torch.Tensor] | None = None
 
+    def _padding(self) -> tuple[int, int, int, int]:
+        """The conv's padding as explicit (left, right, top, bottom) amounts."""
+        conv = self.conv
+        if isinstance(conv.padding, str):
+            if conv.padding == "valid":
+                return (0, 0, 0, 0)
+            # "same": total d·(k−1) per side pair, the odd one extra on the right/bottom (as torch pads)
+            (th, tw) = (d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
+            return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+        ph, pw = conv.padding
+        return (pw, pw, ph, ph)
+
     def _patch_sums(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         conv = self.conv
-        padding: str | tuple[int, ...] | int = conv.padding
-        if conv.padding_mode != "zeros":  # reflect/replicate/circular: the padded values are real inputs
-            x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
-            padding = 0
+        pad = self._padding()
+        if any(pad):
+            x = F.pad(x, pad, mode="constant" if conv.padding_mode == "zeros" else conv.padding_mode)
         n, c, h, w = x.shape
         g = conv.groups
-        ones = torch.ones(1, 1, *conv.kernel_size, dtype=x.dtype, device=x.device)
 
         def window_sum(t: torch.Tensor) -> torch.Tensor:
-            # groups folded into the batch: one single-channel box filter (a grouped float64 conv is very slow)
+            # groups folded into the batch, then a box sum over each receptive field
             per_group = t.reshape(n * g, 1, c // g, h, w).sum(2)
-            summed = F.conv2d(per_group, ones, None, conv.stride, padding, conv.dilation)
+            if conv.dilation == (1, 1):
+                summed = F.avg_pool2d(per_group, conv.kernel_size, conv.stride, 0, False, True, divisor_override=1)
+            else:
+                ones = torch.ones(1, 1, *conv.kernel_size, dtype=t.dtype, device=t.device)
+                summed = F.conv2d(per_group, ones, None, conv.stride, 0, conv.dilation)
             return summed.reshape(n, g, *summed.shape[2:]).sum(0)
 
         return window_sum(x), window_sum(x * x)
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        x, y = x.detach().double(), y.detach().double()
+        # float64 copies of a few samples at a time: large feature maps stay within ~128 MB per copy
+        step = max(1, CHUNK_ELEMENTS // max(x[0].numel(), y[0].numel()))
+        for i in range(0, x.shape[0], step):
+            self._add(x[i : i + step].detach().double(), y[i : i + step].detach().double())
+
+    def _add(self, x: torch.Tensor, y: torch.Tensor) -> None:
         sx, sx2 = self._patch_sums(x)
         sy, sy2 = y.sum(0), (y * y).sum(0)
         if self.sums is None:
@@ -64,7 +85,7 @@ class ConvStats:
                 f"calibration batches give different feature-map sizes ({tuple(sy.shape)} vs "
                 f"{tuple(self.sums[2].shape)})", "give calibration images of one size (the model's input size)")
         else:
-            for total, new in zip(self.sums, (sx, sx2, sy, sy2)):
+            for total, new in zip(self.sums, (sx, sx2, sy, sy2), strict=True):
                 total += new
         self.samples += x.shape[0]
 

@@ -112,8 +112,12 @@ def _linearised_copy(model: nn.Module) -> nn.Module:
 
 
 def synflow_densities(model: nn.Module, density: float, example_input: torch.Tensor,
-                      rounds: int = 100) -> dict[str, float]:
-    """Iterative SynFlow (data-free) on a float64, sign-free, linearised copy of ``model``."""
+                      rounds: int = 100, max_size: int | None = None) -> dict[str, float]:
+    """Iterative SynFlow (data-free) on a float64, sign-free, linearised copy of ``model``.
+
+    ``max_size`` caps the all-ones input's longer side (aspect kept): in the linearised, average-pooled
+    network the scores hardly depend on resolution except at borders, and float64 convolutions are slow.
+    """
     _check_density(density)
     if rounds < 1:
         raise EdgepruneError(f"synflow needs at least one round, got {rounds}", "use e.g. synflow_rounds=100")
@@ -121,7 +125,11 @@ def synflow_densities(model: nn.Module, density: float, example_input: torch.Ten
     layers = weight_layers(work)
     originals = {n: m.weight.detach().clone() for n, m in layers.items()}
     masks = {n: torch.ones_like(w, dtype=torch.bool) for n, w in originals.items()}
-    ones = torch.ones((1, *example_input.shape[1:]), dtype=torch.float64)
+    shape = list(example_input.shape[1:])
+    if max_size is not None and example_input.dim() == 4 and max(shape[1:]) > max_size:
+        scale = max_size / max(shape[1:])
+        shape[1:] = [max(1, round(v * scale)) for v in shape[1:]]
+    ones = torch.ones((1, *shape), dtype=torch.float64)
     for t in range(1, rounds + 1):
         with torch.no_grad():
             for n, m in layers.items():
@@ -143,10 +151,10 @@ def synflow_densities(model: nn.Module, density: float, example_input: torch.Ten
 def layer_densities(model: nn.Module, source: str, density: float, *, example_input: torch.Tensor,
                     batch: tuple[torch.Tensor, torch.Tensor] | None = None,
                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                    synflow_rounds: int = 100) -> dict[str, float]:
+                    synflow_rounds: int = 100, synflow_max_size: int | None = None) -> dict[str, float]:
     """Per-layer densities of ``model`` (at initialisation) from ``source`` at global weight density ``density``."""
     if source == "synflow":
-        return synflow_densities(model, density, example_input, synflow_rounds)
+        return synflow_densities(model, density, example_input, synflow_rounds, synflow_max_size)
     if source == "snip":
         if batch is None:
             raise EdgepruneError("density_source 'snip' needs one labelled calibration batch",

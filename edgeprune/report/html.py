@@ -47,6 +47,8 @@ code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word
 pre{white-space:pre-wrap;background:#f4f4f4;padding:6px;border-radius:4px}
 nav{font-size:.85rem;line-height:1.9}nav a{margin-right:10px;white-space:nowrap}
 .run-title{margin-top:24px;font-size:1.25rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:8px}.grid img{margin:0}
+ul.notes{font-size:.85rem;word-break:break-word}
 @media (max-width:600px){body{font-size:14px}main{padding:6px}section{padding:8px}th,td{padding:3px 4px}}
 """
 

@@ -34,7 +34,7 @@ def to_data_uri(fig: Any) -> str:
 
 def pareto(points: list[dict[str, Any]]) -> str:
     """Balanced accuracy vs latency; marker area ~ file size, colour = run, shape = variant; front drawn."""
-    fig = _figure(6.4, 4.0)
+    fig = _figure(5.6, 3.8)
     ax = fig.add_subplot()
     runs = list(dict.fromkeys(p["run"] for p in points))
     biggest = max(p["size_bytes"] for p in points) or 1
@@ -74,7 +74,7 @@ def channel_bars(widths: dict[str, dict[str, int]]) -> str:
     names = list(widths)
     before = np.array([widths[n]["before"] for n in names])
     after = np.array([widths[n]["after"] for n in names])
-    fig = _figure(6.4, 1.2 + 0.24 * len(names))
+    fig = _figure(5.6, 1.2 + 0.24 * len(names))
     ax = fig.add_subplot()
     y = np.arange(len(names))
     ax.barh(y, before, color="#c9d6e8", label="before")
@@ -104,32 +104,29 @@ def sensitivity_heatmap(artifacts: list[str], classes: list[str], deltas_pp: np.
     return to_data_uri(fig)
 
 
-def confusion_grid(panels: list[tuple[str, list[list[int]]]], classes: list[str]) -> str:
-    """Confusion matrices side by side: colour = row-normalised rate, text = counts (rows = true class)."""
-    cols = min(3, len(panels))
-    rows = (len(panels) + cols - 1) // cols
-    k = len(classes)
-    side = 1.2 + 0.45 * k
-    fig = _figure(min(cols * side, 11.0), rows * (side + 0.3))
-    for i, (title, cm) in enumerate(panels):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        counts = np.asarray(cm, dtype=float)
-        rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        for (r, c), v in np.ndenumerate(counts):
-            ax.text(c, r, f"{int(v)}", ha="center", va="center", fontsize=7,
-                    color="white" if rates[r, c] > 0.6 else "black")
-        ax.set_title(title, fontsize=8)
-        ax.set_xticks(range(k), [str(j) for j in range(k)], fontsize=7)
-        ax.set_yticks(range(k), [str(j) for j in range(k)], fontsize=7)
-        ax.set_xlabel("predicted", fontsize=7)
-        ax.set_ylabel("true", fontsize=7)
+def confusion_matrix(title: str, cm: list[list[int]]) -> str:
+    """One confusion matrix: colour = row-normalised rate, text = counts (rows = true class)."""
+    counts = np.asarray(cm, dtype=float)
+    k = counts.shape[0]
+    side = min(1.6 + 0.5 * k, 6.0)
+    fig = _figure(side, side + 0.2)
+    ax = fig.add_subplot()
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (r, c), v in np.ndenumerate(counts):
+        ax.text(c, r, f"{int(v)}", ha="center", va="center", fontsize=9 if k <= 6 else 7,
+                color="white" if rates[r, c] > 0.6 else "black")
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks(range(k), [str(j) for j in range(k)])
+    ax.set_yticks(range(k), [str(j) for j in range(k)])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
     return to_data_uri(fig)
 
 
 def training_curve(phases: list[tuple[str, list[dict[str, float]]]]) -> str:
     """Validation balanced accuracy per epoch, phases (training, fine-tuning) one after the other."""
-    fig = _figure(6.4, 3.2)
+    fig = _figure(5.6, 3.0)
     ax = fig.add_subplot()
     offset = 0
     for i, (label, history) in enumerate(phases):
@@ -151,7 +148,7 @@ def training_curve(phases: list[tuple[str, list[dict[str, float]]]]) -> str:
 
 def bakeoff(series: dict[str, list[tuple[float, float, float, int]]]) -> str:
     """Criteria bake-off: mean +- std balanced accuracy (over seeds) vs FLOPs reduction, one line per criterion."""
-    fig = _figure(6.4, 3.6)
+    fig = _figure(5.6, 3.4)
     ax = fig.add_subplot()
     for i, (criterion, pts) in enumerate(sorted(series.items())):
         pts = sorted(pts)

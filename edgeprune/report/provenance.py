@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 from edgeprune.report.collect import RunView
 from edgeprune.report.markup import esc, section, table
@@ -24,7 +25,7 @@ def provenance(run: RunView, sid: str) -> str:
     inputs = [[name, info.get("source") or info.get("path") or info.get("spec") or "", info.get("sha256")]
               for name, info in m.inputs.items()]
     repro = m.reproducibility
-    seeds = [["seed", repro.get("seed", m.config.get("seed"))],
+    seeds: list[list[Any]] = [["seed", repro.get("seed", m.config.get("seed"))],
              ["calibration images", f"{len(m.data.get('calibration_ids', []))} from "
                                     f"{m.data.get('calibration_split', 'train')}, ids sha256 "
                                     f"{repro.get('calibration_ids_sha256', '–')}"],

@@ -116,7 +116,7 @@ class GateSummary(_Strict):
 
 class StageEntry(_Strict):
     name: str = Field(description="train | prune | finetune | export | verify | profile")
-    status: Literal["pending", "running", "done", "skipped", "failed"]
+    status: Literal["pending", "running", "done", "skipped", "failed", "stale"]
     seconds: float | None = None
     key: str = Field("", description="cache key: hash of parameters, input sha256s and tool versions")
 

@@ -13,7 +13,8 @@ from edgeprune.report.markup import count, esc, img, ms, not_run, pct, section, 
 
 
 def _missing(run: RunView, stage: str) -> str:
-    return f"the {stage} stage is '{run.stage_status(stage)}'"
+    record = run.manifest.stage(stage)
+    return f"the {stage} stage is '{record.status}'" if record else f"no {stage} stage in this run yet"
 
 
 def channels(run: RunView, sid: str) -> str:
@@ -62,8 +63,9 @@ def confusion(run: RunView, sid: str) -> str:
     panels = [("dense float (PyTorch)", ref["confusion"])]
     panels += [(n, verified[n]["metrics"]["confusion"]) for n in chosen]
     legend = ", ".join(f"{i} = {esc(c)}" for i, c in enumerate(run.class_names))
-    return section(sid, title, f"<p>Rows: true class, columns: predicted. {legend}.</p>"
-                   + img(plots.confusion_grid(panels, run.class_names), "confusion matrices"))
+    images = "".join(img(plots.confusion_matrix(title, cm), f"confusion matrix: {title}") for title, cm in panels)
+    return section(sid, title, f"<p>Rows: true class, columns: predicted; colour: share of the row. {legend}.</p>"
+                   f'<div class="grid">{images}</div>')
 
 
 def drift(run: RunView, sid: str) -> str:
@@ -71,17 +73,18 @@ def drift(run: RunView, sid: str) -> str:
     verified = run.verify.get("artifacts", {})
     if not verified:
         return not_run(sid, title, _missing(run, "verify"))
-    rows = []
+    rows, notes = [], []
     for r in run.rows:
         d = r.get("drift") or {}
         if not d:
             continue
-        notes = "; ".join(r.get("notes") or [])
         rows.append([r["name"], r.get("quantization") or r["precision"], pct(d.get("top1_agreement"), 2),
                      f"{d.get('max_abs', math.nan):.3g}", f"{d.get('mean_abs', math.nan):.3g}",
-                     f"{d.get('cosine', math.nan):.6f}", notes])
-    return section(sid, title, table(["artifact", "quantization", "top-1 agreement", "max-abs", "mean-abs",
-                                      "cosine", "notes"], rows, numeric=(2, 3, 4, 5)))
+                     f"{d.get('cosine', math.nan):.6f}"])
+        notes += [f"<li><b>{esc(r['name'])}</b>: {esc(n)}</li>" for n in r.get("notes") or []]
+    body = table(["artifact", "quantization", "top-1 agreement", "max-abs", "mean-abs", "cosine"], rows,
+                 numeric=(2, 3, 4, 5))
+    return section(sid, title, body + (f"<ul class='notes'>{''.join(notes)}</ul>" if notes else ""))
 
 
 def curve(run: RunView, sid: str) -> str:

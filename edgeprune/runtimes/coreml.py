@@ -2,8 +2,8 @@
 
 ``MLModel.predict`` exists only on macOS. On Linux a session (1) reads the package structurally (op types,
 compression ops, weight storage, size; ``self.info``) and (2) runs a *simulation*: the package's weights are
-decompressed with ``coremltools.optimize.coreml.decompress_weights`` and loaded, in program order, into a
-BN-folded copy of the PyTorch model the artifact came from, which then runs in fp32. That measures the
+decompressed (the pass behind ``coremltools.optimize.coreml.decompress_weights``) and loaded, in program
+order, into a BN-folded (``torch.fx.experimental.optimization.fuse``) copy of the PyTorch model the artifact came from, which then runs in fp32. That measures the
 weight-compression error exactly; Core ML's fp16 activations on the device are not simulated.
 
 The simulation needs that PyTorch model. Pass it as ``CoreMLSession(path, reference=model)``, or make it
@@ -18,7 +18,7 @@ import copy
 import platform
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,22 +57,44 @@ def reference_models(models: Mapping[str | Path, Any] | ReferenceResolver) -> It
         set_reference_model_resolver(previous)
 
 
-def decompressed_layers(path: Path) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
-    """(op type, op name, weight, bias) of every conv/linear op, in program order, with weights decompressed."""
-    from edgeprune.export.coreml_inspect import WEIGHT_OPS, all_ops, import_coremltools, quiet
+def decompressed_program(path: Path, public_api: bool = False) -> Any:
+    """The package's MIL program with every constexpr_* weight op replaced by its decompressed constant.
+
+    By default the decompression pass of ``coremltools.optimize.coreml.decompress_weights`` is applied to the
+    program read from disk directly, which skips the full re-conversion that the public function performs
+    (4x faster here). ``public_api=True`` (or a coremltools without that pass) uses the public function.
+    """
+    from edgeprune.export.coreml_inspect import import_coremltools, load_program, quiet
 
     ct, cto = import_coremltools()
+    if not public_api:
+        try:
+            from coremltools.optimize.coreml._quantization_passes import WeightDecompressor
+        except ImportError:  # pragma: no cover - the pass moved in another coremltools release
+            public_api = True
+    if not public_api:
+        program = load_program(path)
+        with quiet():
+            WeightDecompressor(op_selector=lambda op: True).apply(program)
+        return program
     with quiet():
         dense = cto.decompress_weights(ct.models.MLModel(str(path), skip_model_load=True))
-    program = dense._mil_program  # set by the conversion inside decompress_weights
-    if program is None:  # pragma: no cover - a coremltools that drops the program: round-trip through disk
-        import tempfile
+    if dense._mil_program is not None:  # set by the conversion inside decompress_weights
+        return dense._mil_program
+    import tempfile  # pragma: no cover - a coremltools that drops the program: round-trip through disk
 
-        from edgeprune.export.coreml_inspect import load_program
+    with tempfile.TemporaryDirectory() as tmp:
+        dense.save(f"{tmp}/dense.mlpackage")
+        return load_program(Path(tmp) / "dense.mlpackage")
 
-        with tempfile.TemporaryDirectory() as tmp:
-            dense.save(f"{tmp}/dense.mlpackage")
-            program = load_program(Path(tmp) / "dense.mlpackage")
+
+def decompressed_layers(
+    path: Path, public_api: bool = False
+) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
+    """(op type, op name, weight, bias) of every conv/linear op, in program order, with weights decompressed."""
+    from edgeprune.export.coreml_inspect import WEIGHT_OPS, all_ops
+
+    program = decompressed_program(path, public_api)
     layers = []
     for op in all_ops(program.functions["main"]):
         if op.op_type not in WEIGHT_OPS:
@@ -146,27 +168,26 @@ class CoreMLSession(Session):
     format = "coreml"
     suffixes = (".mlpackage",)
     runtime = "coremltools"
-    requires = {"coremltools": "coreml"}
+    # coremltools is checked in __init__ by import_coremltools (a faster, quiet import than open_session's)
+    requires: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self, path: str | Path, threads: int = 1, reference: Any = None, simulate: bool | None = None
     ) -> None:
         super().__init__(path, threads)
-        from edgeprune.export.coreml_inspect import inspect_mlpackage
+        from edgeprune.export.coreml_inspect import import_coremltools, inspect_mlpackage
 
         if not self.path.is_dir():
             raise EdgepruneError(f"{self.path.name} is not a .mlpackage directory", "pass the package folder")
-        self.info = inspect_mlpackage(
-            self.path
-        )  # the structural check: raises if the spec or program is broken
+        import_coremltools()
+        # the structural check: raises if the spec or the MIL program cannot be read back
+        self.info = inspect_mlpackage(self.path)
         self.inputs, self.outputs = self.info.inputs, self.info.outputs
         self.layout = self.inputs[0].layout
         if simulate is None:
             simulate = platform.system() != "Darwin"
         self.weight_errors: list[float] = []
         if not simulate:
-            from edgeprune.export.coreml_inspect import import_coremltools
-
             ct, _ = import_coremltools()
             self.model = ct.models.MLModel(str(self.path))
             self.verification_kind = MACOS_PREDICT
@@ -188,8 +209,13 @@ class CoreMLSession(Session):
         x = self.check_batch(x)
         feed = self.to_model_layout(x, self.layout)  # also checks the image size against the package
         if self.verification_kind == SIMULATED:
-            with torch.no_grad():
-                return self.model(torch.from_numpy(x)).numpy().astype(np.float32)
+            previous = torch.get_num_threads()
+            torch.set_num_threads(self.threads)  # honour the session's thread count, then restore
+            try:
+                with torch.no_grad():
+                    return self.model(torch.from_numpy(x)).numpy().astype(np.float32)
+            finally:
+                torch.set_num_threads(previous)
         name_in, name_out = self.inputs[0].name, self.outputs[0].name
         rows = [self.model.predict({name_in: feed[i : i + 1]})[name_out] for i in range(len(feed))]
         return np.concatenate([np.asarray(r, dtype=np.float32).reshape(1, -1) for r in rows], axis=0)

@@ -57,6 +57,7 @@ class FakeDevice:
     commands: list[str] = field(default_factory=list)  # every shell command received, in order
     taskset_masks: list[str] = field(default_factory=list)
     installed_apks: list[bytes] = field(default_factory=list)
+    bench_calls: list[dict[str, str]] = field(default_factory=list)  # flags of every benchmark_model run
     transport_id: int = 0
 
     def add_rule(self, pattern: str, rule: Rule) -> None:
@@ -81,6 +82,8 @@ class FakeDevice:
     def run_argv(self, argv: list[str], cwd: str = "/") -> ShellReply:
         if not argv:
             return "", "", 0
+        if argv[0] == "taskset":  # record the mask, then run the pinned command (rules see it without taskset)
+            return self._cmd_taskset(argv[1:], cwd)
         joined = shlex.join(argv)
         for pattern, rule in self.rules:
             if pattern.search(joined):

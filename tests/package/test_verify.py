@@ -160,3 +160,18 @@ def test_metadata_is_embedded_when_the_artifact_has_none(built_run: Path, tmp_pa
     assert meta is not None and meta["export"]["name"] == "pruned_tflite_fp32"
     assert result.model_json.artifacts[0].sha256 == sha256_file(packaged) != sha256_file(art)
     assert verify_bundle(result.dir).ok
+
+
+def test_binary_decision_threshold_rules() -> None:
+    from edgeprune.package.bundle import decision_thresholds
+
+    assert decision_thresholds(["malignant", "benign"], None, None) == {}
+    assert decision_thresholds(["malignant", "benign"], 0.3, "malignant") == {"malignant": 0.3}
+    with pytest.raises(EdgepruneError, match="needs --positive-class"):
+        decision_thresholds(["malignant", "benign"], 0.3, None)
+    with pytest.raises(EdgepruneError, match="unknown --positive-class 'tumour'"):
+        decision_thresholds(["malignant", "benign"], 0.3, "tumour")
+    with pytest.raises(EdgepruneError, match="probability in"):
+        decision_thresholds(["malignant", "benign"], 1.5, "benign")
+    with pytest.raises(EdgepruneError, match="binary models"):
+        decision_thresholds(["a", "b", "c"], 0.5, "a")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,8 @@ epochs = 1
 [prune]
 tolerance = 0.05
 [export]
-precisions = ["fp32", "int8"]
-export_dense = true
+precisions = {precisions}
+export_dense = {export_dense}
 [verify]
 bootstrap = 200
 [profile]
@@ -34,9 +35,11 @@ threads = [1]
 """
 
 
-def write_tiny_toml(folder: Path, extra: str = "") -> Path:
+def write_tiny_toml(folder: Path, precisions: tuple[str, ...] = ("fp32", "int8"), export_dense: bool = True) -> Path:
+    """The tiny config as a TOML file (for `edgeprune build --config`); only the export section varies."""
+    text = TINY_TOML.replace("{precisions}", json.dumps(list(precisions)))
     path = folder / "tiny.toml"
-    path.write_text(TINY_TOML + extra, encoding="utf-8")
+    path.write_text(text.replace("{export_dense}", str(export_dense).lower()), encoding="utf-8")
     return path
 
 

@@ -119,7 +119,7 @@ sed "s|<manifest |<manifest package=\"$PACKAGE\" |" "$APP/src/main/AndroidManife
 # --- resources + manifest + assets -> unaligned APK --------------------------------------------------------
 aapt2 compile --dir "$APP/src/main/res" -o "$WORK/res.zip"
 aapt2 link -o "$WORK/app.unaligned.apk" -I "$AJ" --manifest "$WORK/AndroidManifest.xml" \
-    --java "$WORK/gen" -A "$WORK/assets" -0 tflite \
+    --java "$WORK/gen" -A "$WORK/assets" -0 .tflite \
     --min-sdk-version "$MIN_SDK" --target-sdk-version "$TARGET_SDK" \
     --version-code "$VERSION_CODE" --version-name "$VERSION_NAME" --debug-mode \
     "$WORK/res.zip" 2> >(grep -v "resources.arsc in APK .* is compressed" >&2)

@@ -9,13 +9,15 @@ from edgeprune.registry import Registry
 CRITERIA: Registry[Any] = Registry("criterion")
 
 # Explicit import list: each module registers itself.
-from edgeprune.prune.criteria import l1  # noqa: E402,F401
 from edgeprune.prune.criteria import (  # noqa: E402,F401
     beta_rank,
     bn_scale,
     fpgm,
     global_magnitude,
+    l1,
     l2,
+    masksparsity,
+    precropping,
     random_,
     taylor,
 )

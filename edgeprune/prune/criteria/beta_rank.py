@@ -91,6 +91,7 @@ class BetaRankCriterion(Criterion):
     paper = "https://arxiv.org/abs/2304.07461"
     needs_data = True
     Options = BetaRankOptions
+    options: BetaRankOptions
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)

@@ -38,5 +38,7 @@ class BNScaleCriterion(Criterion):
                     f"({', '.join(without[:3])}{', ...' if len(without) > 3 else ''})")
 
     def __call__(self, group: tp.Group) -> torch.Tensor | None:
-        scores = self._bn(group)
-        return scores if scores is not None else self._fallback(group)
+        scores: torch.Tensor | None = self._bn(group)
+        if scores is None:
+            scores = self._fallback(group)
+        return scores

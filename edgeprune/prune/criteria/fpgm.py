@@ -20,8 +20,8 @@ from edgeprune.prune.criteria.global_magnitude import channel_rows
 
 def distance_sums(rows: torch.Tensor) -> torch.Tensor:
     """For each row, the sum of its Euclidean distances to every row."""
-    rows = rows.double()
-    return torch.cdist(rows.unsqueeze(0), rows.unsqueeze(0)).squeeze(0).sum(1)
+    rows = rows.float()
+    return torch.cdist(rows, rows).sum(1)
 
 
 @CRITERIA.register("fpgm")

@@ -4,6 +4,8 @@ Global MP ranks every weight of the network by |w| against one threshold. The st
 scores a channel by the mean |w| of all the conv/linear weights that disappear with it (its output filters,
 the matching input slices of its consumers, depthwise filters), so a score is a per-parameter magnitude and
 one threshold over all groups is meaningful (``scope = "global"``). The engine cuts at one global quantile.
+As with unstructured Global MP, layers with a large fan-in (smaller weights at init and after training) lose
+relatively more channels; that is the method, and the per-layer minimum below is its safeguard.
 
 Layer collapse is the failure mode of a global threshold. The Minimum Threshold of the paper keeps at least
 MT_abs = 0.05 % of all weights per layer; here ``min_keep_abs`` is the same fraction of all prunable channels,
@@ -57,9 +59,9 @@ def item_kind(item: Any) -> str | None:
 
 def _in_rows(mod: nn.Module, w: torch.Tensor, idxs: torch.Tensor) -> torch.Tensor:
     """Rows (one per input channel in ``idxs``) of the weights that read that channel."""
-    if isinstance(mod, nn.Linear):
+    if not isinstance(mod, nn.modules.conv._ConvNd):  # linear
         return w[:, idxs].t()
-    if getattr(mod, "transposed", False):  # (C_in, C_out/groups, k...) -- rows are already per input channel
+    if mod.transposed:  # (C_in, C_out/groups, k...) -- rows are already per input channel
         return w[idxs].flatten(1)
     groups = mod.groups
     per_group_in = w.shape[1]
@@ -118,6 +120,7 @@ class GlobalMagnitudeCriterion(Criterion):
     paper = "https://arxiv.org/abs/2209.14624"
     scope = "global"
     Options = GlobalMagnitudeOptions
+    options: GlobalMagnitudeOptions
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)

@@ -21,4 +21,5 @@ class L2Criterion(Criterion):
         self._inner = tp.importance.GroupMagnitudeImportance(p=2, group_reduction="mean", normalizer=None)
 
     def __call__(self, group: tp.Group) -> torch.Tensor | None:
-        return self._inner(group)
+        scores: torch.Tensor | None = self._inner(group)
+        return scores

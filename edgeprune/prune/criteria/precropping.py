@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from edgeprune.prune.engine import PruneResult, PruneSettings
 
 LABEL = "width selection at initialization (PreCropping-style)"
+NO_FREE_PRUNE = (
+    "methods.md §2.3 'No Free Prune' (arXiv 2402.01089): widths chosen at initialisation carry almost no "
+    "information about the data, so expect a larger accuracy gap to train-then-prune at equal size; compare "
+    "against the uniform-width and prune-after-training baselines"
+)
 SOLVER_TOLERANCE = 0.01  # the width solver aims at ±1 % of the dense count (the budget may allow more)
 
 
@@ -47,6 +52,7 @@ class PreCroppingOptions(BaseModel):
     keep_rule: Literal["first", "l1-init"] = "first"
     seed: int | None = Field(None, description="initialisation seed; default: the run's seed")
     synflow_rounds: int = Field(100, ge=1, le=1000)
+    synflow_max_size: int | None = Field(128, ge=8, description="cap on SynFlow's input side (float64 is slow)")
     reinit: Literal["fan-in", "reset", "none"] = Field(
         "fan-in", description="fan-in: rescale kept weights to the narrower fan-in; reset: each layer's "
         "reset_parameters(); none: keep the cropped fresh weights")
@@ -100,7 +106,9 @@ class PreCropping(Criterion):
     name = "precropping"
     summary = f"{LABEL}: PAI layer densities -> one width per group, cropped fresh model trained from scratch"
     paper = "https://arxiv.org/abs/2203.02549"
+    needs_training = True  # the cropped model is trained from scratch; SynFlow needs no data, SNIP one batch
     Options: ClassVar[type[BaseModel]] = PreCroppingOptions
+    options: PreCroppingOptions
 
     def __call__(self, group: tp.Group) -> torch.Tensor | None:
         raise RuntimeError("precropping is a whole procedure: call prune_model (it uses run())")
@@ -142,7 +150,8 @@ class PreCropping(Criterion):
     def run(self, model: nn.Module, ctx: PruneContext, budget: Budget, settings: PruneSettings) -> PruneResult:
         from edgeprune.prune.engine import PruneResult, evaluate_plan, plan_from_keep
 
-        start, o, notes = time.perf_counter(), self.options, []
+        start, o = time.perf_counter(), self.options
+        notes: list[str] = []
         seed = ctx.seed if o.seed is None else o.seed
         x = ctx.example_input
         ctx.log(f"{self.name}: {LABEL}; layer densities from {o.density_source}")
@@ -153,7 +162,8 @@ class PreCropping(Criterion):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             densities = layer_densities(fresh, o.density_source, density, example_input=x, batch=batch,
-                                        loss_fn=ctx.loss_fn, synflow_rounds=o.synflow_rounds)
+                                        loss_fn=ctx.loss_fn, synflow_rounds=o.synflow_rounds,
+                                        synflow_max_size=o.synflow_max_size)
         groups = prunable_groups(fresh, build_graph(fresh, x),
                                  protected_modules(fresh, settings.protect_stem, settings.protect_classifier),
                                  settings.min_channels, settings.min_keep_ratio)
@@ -189,10 +199,12 @@ class PreCropping(Criterion):
         self._reinit(fresh, cropped)
 
         warnings = self._warnings(ctx, budget, 1 - params / dense_params)
-        for w in warnings:
-            ctx.log(f"WARNING ({self.name}): {w}")
-        notes += [f"{LABEL}: widths chosen on a freshly initialised model and trained from scratch; "
-                  "the trained model's weights are not used"] + [f"WARNING: {w}" for w in warnings]
+        notes.append(f"{LABEL}: widths chosen on a freshly initialised model and trained from scratch; "
+                     "the trained model's weights are not used")
+        if warnings:
+            message = f"WARNING: {'; '.join(warnings)}. {NO_FREE_PRUNE}"
+            ctx.log(f"{self.name}: {message}")
+            notes.append(message)
         realised = realised_densities(links, keep, groups)
         extra = {
             "label": LABEL,
@@ -223,8 +235,4 @@ class PreCropping(Criterion):
             out.append(f"high compression ({budget.describe()}, {params_removed:.0%} of parameters removed)")
         labels = torch.cat([y.flatten() for _, y in ctx.calib_batches]) if ctx.calib_batches else None
         out += data_warnings(labels, o.class_counts, o.warn_min_per_class, o.warn_imbalance)
-        if out:
-            out[-1] += ("; methods.md §2.3 'No Free Prune' (arXiv 2402.01089): a mask chosen at init carries "
-                        "almost no information about the data, so expect a larger gap to train-then-prune at "
-                        "equal size; compare against the uniform-width and prune-after-training baselines")
         return out

@@ -25,6 +25,7 @@ class RandomCriterion(Criterion):
     name = "random"
     summary = "uniform random scores, seeded by the run's seed (baseline)"
     Options = RandomOptions
+    options: RandomOptions
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)

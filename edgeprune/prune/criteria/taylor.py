@@ -46,6 +46,7 @@ class TaylorCriterion(Criterion):
     needs_data = True
     needs_grad = True
     Options = TaylorOptions
+    options: TaylorOptions
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)
@@ -65,14 +66,14 @@ class TaylorCriterion(Criterion):
             with torch.enable_grad():
                 for x, y in batches:
                     model.zero_grad(set_to_none=True)
-                    loss = ctx.loss_fn(model(x.to(device)), y.to(device))
-                    loss.backward()
+                    loss = ctx.loss_fn(model(x.to(device)), torch.as_tensor(y).to(device))
+                    torch.autograd.backward(loss)
                     for p in params:
                         if p.grad is not None:
                             acc[id(p)] += (p.detach().double() * p.grad.double()).abs()
         finally:
             model.zero_grad(set_to_none=True)
-            for p, flag in zip(params, flags):
+            for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)
             model.train(was_training)
         self._acc = {k: v / len(batches) for k, v in acc.items()}
