@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,14 +43,15 @@ def main() -> None:
     ap.add_argument("--criteria", default=CRITERIA)
     ap.add_argument("--only", default=None, help="run one combination, e.g. retinamnist-resnet56")
     ap.add_argument("--quick", action="store_true", help="1 seed, 2+1 epochs (smoke run)")
+    ap.add_argument("--jobs", type=int, default=2, help="combinations run in parallel, one torch thread each")
     a = ap.parse_args()
     if a.quick:
         a.seeds, a.epochs, a.finetune_epochs = 1, 2, 1
-    timings = {}
-    for data, model, extra in COMBOS:
+    timings: dict[str, float] = {}
+
+    def run(combo: tuple[str, str, list[str]]) -> None:
+        data, model, extra = combo
         name = f"{data}-{model}"
-        if a.only and a.only != name:
-            continue
         out = OUT / name
         cmd = [sys.executable, "-m", "edgeprune", "compare", "--criteria", a.criteria,
                "--flops-reduction", "0.45,0.58", "--seeds", str(a.seeds), "--data", str(DATA / f"{data}.npz"),
@@ -56,8 +59,16 @@ def main() -> None:
                *extra, "--out", str(out)]
         print(" ".join(cmd[1:]), flush=True)
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, cwd=REPO)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "log.txt", "w") as log:
+            subprocess.run(cmd, check=True, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
         timings[name] = round(time.perf_counter() - start, 1)
+        print(f"done {name} in {timings[name]} s", flush=True)
+
+    combos = [c for c in COMBOS if not a.only or a.only == f"{c[0]}-{c[1]}"]
+    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        list(pool.map(run, combos))
     summary = {"timings_seconds": timings, "settings": vars(a)}
     (OUT / "run_info.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -91,15 +91,21 @@ def _hints(r: dict[str, Any], quantization: str) -> list[str]:
             f"into {r['delegate_partitions']} delegate partitions; pruning does not speed up those ops much"
         )
     if r["transpose"]:
-        hints.append(f"{r['transpose']} TRANSPOSE op(s): layout changes; an NHWC export removes the input one")
+        hints.append(
+            f"{r['transpose']} TRANSPOSE op(s): layout changes; an NHWC export removes the input one"
+        )
     qdq = r["quantize"] + r["dequantize"]
     if quantization == "fp16-weights" and r["dequantize"]:
-        hints.append("DEQUANTIZE ops expand float16 weights to float32 once at load time: smaller file, same speed")
+        hints.append(
+            "DEQUANTIZE ops expand float16 weights to float32 once at load time: smaller file, same speed"
+        )
     elif quantization in ("full-int8", "partial-int8", "int16x8") and qdq:
         compute = sum(v for k, v in r["op_histogram"].items() if k in COMPUTE_OPS)
         hints.append(
             f"{qdq} QUANTIZE/DEQUANTIZE op(s) next to {compute} compute op(s): I/O conversion or ops left in float"
         )
     if quantization == "dynamic-int8" and r["not_delegated_nodes"]:
-        hints.append("dynamic-range int8 ops XNNPACK rejects run slower than fp32; prefer full int8 or fp32 here")
+        hints.append(
+            "dynamic-range int8 ops XNNPACK rejects run slower than fp32; prefer full int8 or fp32 here"
+        )
     return hints

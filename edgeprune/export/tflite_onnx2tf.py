@@ -17,7 +17,8 @@ the ONNX layout with ``-kt`` and costs one TRANSPOSE. The record and the embedde
 really has.
 
 How it runs: the model goes to ONNX in this process (torch.onnx, TorchScript exporter, opset 17; a private
-helper), then a subprocess with a timeout runs onnx2tf offline: its working directory holds the
+helper), then a worker subprocess (started once, TensorFlow imported once, a timeout per job, logs captured
+and shown on failure) runs onnx2tf offline: its working directory holds the
 ``calibration_image_sample_data_20x128x128x3_float32.npy`` file it would otherwise download, and the
 calibration set is ours (``-cind``: class-stratified, already normalised with the contract's mean/std, so the
 mean/std given to onnx2tf are 0/1). Variants onnx2tf does not write itself (uint8 I/O when the run made int8
@@ -32,10 +33,14 @@ import atexit
 import hashlib
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +74,7 @@ class _Run:
     calib_hash: str | None
     saved_model: Path
     files: dict[str, Path] = field(default_factory=dict)
+    made_by: dict[str, str] = field(default_factory=dict)
     log: str = ""
 
 
@@ -97,15 +103,19 @@ def _remember(run: _Run) -> _Run:
 
 
 def export_onnx(model: Any, example: Any, path: Path) -> None:
-    """Single-file ONNX (opset 17, fixed batch 1, input named ``input``); private twin of the onnx exporter."""
+    """Single-file ONNX (fixed batch 1, input named ``input``); a private twin of the onnx exporter.
+
+    The TorchScript exporter (opset 17) is ten times faster here; the torch.export one is the fallback.
+    """
     import torch
 
+    kw = {"input_names": [INPUT_NAME], "output_names": ["logits"]}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, (example,), str(path), dynamo=False, opset_version=17,
-            input_names=[INPUT_NAME], output_names=["logits"],
-        )  # fmt: skip
+        try:
+            torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17, **kw)
+        except Exception:  # noqa: BLE001 - any tracing failure: try the other exporter
+            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, **kw)
 
 
 def _variant(precision: str, io: str, float_nodes: tuple[str, ...]) -> str:
@@ -119,39 +129,94 @@ def _variant(precision: str, io: str, float_nodes: tuple[str, ...]) -> str:
     return name
 
 
-def _run_worker(job: dict[str, Any], workdir: Path, what: str) -> str:
-    """Run ``worker_main`` in a subprocess (timeout, quiet); returns its log, raises ExportFailedError."""
-    job_file = workdir / "job.json"
-    job_file.write_text(json.dumps(job))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONWARNINGS="ignore")
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # onnxsim CLI
-    timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
-    cmd = [sys.executable, "-c", "from edgeprune.export.tflite_onnx2tf import worker_main; worker_main()"]
-    try:
-        proc = subprocess.run(
-            [*cmd, str(job_file)], cwd=workdir, env=env, timeout=timeout,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+class _Worker:
+    """One long-lived subprocess that imports TensorFlow once; jobs go in as JSON lines on its stdin.
+
+    Its stdout and stderr (onnx2tf's and TF's logs) are read by a thread; each job ends with a marker line.
+    A job that fails or times out ends the process, so the next job starts from a clean interpreter.
+    """
+
+    def __init__(self) -> None:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONWARNINGS="ignore")
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # onnxsim CLI
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-c", "from edgeprune.export.tflite_onnx2tf import worker_loop; worker_loop()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            env=env,
         )  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        raise ExportFailedError(
-            f"{what} did not finish within {timeout:g} s", f"raise {TIMEOUT_ENV} or use the litert-torch backend"
-        ) from exc
-    log = proc.stdout or ""
-    if proc.returncode != 0:
-        tail = [ln.strip() for ln in log.splitlines() if ln.strip()][-6:]
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+
+
+_WORKER: list[_Worker] = []
+_DONE = "@@edgeprune-onnx2tf-done"
+
+
+def _stop_worker() -> None:
+    while _WORKER:
+        _WORKER.pop().stop()
+
+
+def _run_worker(job: dict[str, Any], workdir: Path, what: str) -> str:
+    """Run one job in the worker process (timeout per job); returns its log, raises ExportFailedError."""
+    if not _WORKER or not _WORKER[0].alive():
+        if not _WORKER:
+            atexit.register(_stop_worker)
+        _stop_worker()
+        _WORKER.append(_Worker())
+    worker = _WORKER[0]
+    timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+    job_id = hashlib.sha256(f"{workdir}{time.time_ns()}".encode()).hexdigest()[:12]
+    assert worker.proc.stdin is not None
+    worker.proc.stdin.write(json.dumps({**job, "cwd": str(workdir), "id": job_id}) + "\n")
+    worker.proc.stdin.flush()
+    deadline, log, status = time.monotonic() + timeout, [], "died"
+    while True:
+        try:
+            line = worker.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            _stop_worker()
+            raise ExportFailedError(
+                f"{what} did not finish within {timeout:g} s",
+                f"raise {TIMEOUT_ENV} or use the litert-torch backend",
+            ) from None
+        if line is None or line.startswith(f"{_DONE} {job_id} "):
+            status = "died" if line is None else line.split()[-1]
+            break
+        log.append(line)
+    text = "".join(log)
+    if status != "ok":
+        _stop_worker()
+        tail = [ln.strip() for ln in text.splitlines() if ln.strip()][-6:]
         err = ExportFailedError(
-            f"{what} failed (exit {proc.returncode}): {' | '.join(tail)[-600:]}",
+            f"{what} failed: {' | '.join(tail)[-600:]}",
             "check that the model uses standard CNN ops, or use the litert-torch backend",
         )
-        err.log = log  # type: ignore[attr-defined]
+        err.log = text  # type: ignore[attr-defined]
         raise err
-    return log
+    return text
 
 
 def _calib_array(req: ExportRequest) -> np.ndarray | None:
     if req.calib_inputs is None or len(req.calib_inputs) == 0:
         return None
-    x = np.asarray(req.calib_inputs.detach().cpu().numpy() if hasattr(req.calib_inputs, "detach") else req.calib_inputs)
+    x = np.asarray(
+        req.calib_inputs.detach().cpu().numpy() if hasattr(req.calib_inputs, "detach") else req.calib_inputs
+    )
     x = x.astype(np.float32)
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1) if req.io_layout == "NHWC" else x)
 
@@ -168,12 +233,17 @@ def _onnx2tf_run(req: ExportRequest, key: str, calib: np.ndarray | None, int_io:
         np.save(work / "calib.npy", calib)
         job["onnx2tf"]["calib"] = str(work / "calib.npy")
         chash = hashlib.sha256(calib.tobytes()).hexdigest()
-    log = _run_worker(job, work, "onnx2tf")
+    try:
+        log = _run_worker(job, work, "onnx2tf")
+    except ExportFailedError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     run = _Run(dir=work, model_key=key, calib_hash=chash, saved_model=work / "out", log=log)
     native = dict(_NATIVE, **{f"int8/{int_io}/pc": "model_full_integer_quant.tflite"})
     if calib is None:
         native = {k: v for k, v in native.items() if k in FLOAT_PRECISIONS}
     run.files = {k: work / "out" / v for k, v in native.items() if (work / "out" / v).is_file()}
+    run.made_by = dict.fromkeys(run.files, "onnx2tf")
     return _remember(run)
 
 
@@ -190,10 +260,7 @@ def _quantize(run: _Run, variant: str, float_nodes: tuple[str, ...]) -> Path:
     """Make one integer variant with TFLiteConverter from the run's SavedModel and calibration set."""
     kind, io, gran = variant.split("/")[:3]
     dest = run.dir / (variant.replace("/", "_") + ".tflite")
-    calib = run.dir / "calib.npy"
-    if not calib.is_file():
-        shutil.copy(next(r.dir for r in _RUNS if r.calib_hash == run.calib_hash and (r.dir / "calib.npy").is_file())
-                    / "calib.npy", calib)  # fmt: skip
+    calib = run.dir / "calib.npy"  # every calibrated run keeps its calibration set
     job = {"quantize": {
         "saved_model": str(run.saved_model), "calib": str(calib), "calibrated": str(run.dir / "calibrated.tflite"),
         "variants": [{"kind": kind, "io": io, "per_channel": gran == "pc", "float_nodes": list(float_nodes),
@@ -201,6 +268,7 @@ def _quantize(run: _Run, variant: str, float_nodes: tuple[str, ...]) -> Path:
     }}  # fmt: skip
     run.log += _run_worker(job, run.dir, "TFLiteConverter on the onnx2tf SavedModel")
     run.files[variant] = dest
+    run.made_by[variant] = "TFLiteConverter on the onnx2tf SavedModel"
     return dest
 
 
@@ -224,10 +292,14 @@ def _locate(req: ExportRequest, variant: str, float_nodes: tuple[str, ...]) -> t
     if run is None:
         base = next((r for r in mine if r.calib_hash is not None), None)
         io = variant.split("/")[1]
-        run = _recalibrated_run(base, calib) if base else _onnx2tf_run(req, key, calib, io if io == "uint8" else "int8")
-    if variant in run.files:
-        return run.files[variant], "onnx2tf"
-    return _quantize(run, variant, float_nodes), "TFLiteConverter on the onnx2tf SavedModel"
+        run = (
+            _recalibrated_run(base, calib)
+            if base
+            else _onnx2tf_run(req, key, calib, io if io == "uint8" else "int8")
+        )
+    if variant not in run.files:
+        _quantize(run, variant, float_nodes)
+    return run.files[variant], run.made_by[variant]
 
 
 @register_exporter()
@@ -276,7 +348,9 @@ class Onnx2tfExporter(Exporter):
         else:
             notes.append("NCHW input kept with onnx2tf -kt: one TRANSPOSE in front; NHWC avoids it")
         if self.float_nodes and req.precision in self.calibrated:
-            notes.append(f"{len(self.float_nodes)} op output(s) kept in float: {', '.join(self.float_nodes)[:300]}")
+            notes.append(
+                f"{len(self.float_nodes)} op output(s) kept in float: {', '.join(self.float_nodes)[:300]}"
+            )
         return notes + super().notes(req, quantization, inputs, outputs)
 
     # the same file checks, metadata embedding and read-back as the primary TFLite backend
@@ -315,6 +389,7 @@ def _quantize_variants(job: dict[str, Any]) -> None:
 
     import tensorflow as tf
     from tensorflow.lite.python import convert as tfl_convert
+
     types = {"float32": tf.float32, "int8": tf.int8, "uint8": tf.uint8, "int16": tf.int16}
 
     def dataset():
@@ -332,7 +407,9 @@ def _quantize_variants(job: dict[str, Any]) -> None:
         io = types[spec["io"]]
         if spec["kind"] == "int16x8":
             conv = converter()
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            conv.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
             conv._experimental_disable_per_channel = not spec["per_channel"]
             conv.inference_input_type = conv.inference_output_type = io
             data = conv.convert()
@@ -349,11 +426,22 @@ def _quantize_variants(job: dict[str, Any]) -> None:
         Path(spec["dest"]).write_bytes(data)
 
 
-def worker_main(argv: list[str] | None = None) -> None:
-    """Subprocess entry: ``python -c 'from ...tflite_onnx2tf import worker_main; worker_main()' job.json``."""
-    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
-    _write_sample_file(Path.cwd())
-    if "onnx2tf" in job:
-        _convert_onnx2tf(job["onnx2tf"])
-    if "quantize" in job:
-        _quantize_variants(job["quantize"])
+def worker_loop() -> None:
+    """Worker process entry: one JSON job per stdin line, a marker line on stdout after each job."""
+    for line in sys.stdin:
+        job = json.loads(line)
+        ok = False
+        try:
+            os.chdir(job["cwd"])
+            _write_sample_file(Path.cwd())
+            if "onnx2tf" in job:
+                _convert_onnx2tf(job["onnx2tf"])
+            if "quantize" in job:
+                _quantize_variants(job["quantize"])
+            ok = True
+        except BaseException:  # noqa: BLE001 - onnx2tf reports errors with sys.exit; log everything
+            traceback.print_exc()
+        sys.stderr.flush()
+        print(f"{_DONE} {job['id']} {'ok' if ok else 'error'}", flush=True)
+        if not ok:
+            return  # a failed conversion may leave TF state behind: the next job gets a fresh process

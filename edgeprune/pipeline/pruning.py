@@ -7,9 +7,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from edgeprune.errors import EdgepruneError
 from edgeprune.pipeline.context import BuildContext
 from edgeprune.prune.budget import Budget, count
 from edgeprune.prune.criteria import create_criterion
+from edgeprune.prune.criteria.base import Criterion
 from edgeprune.prune.engine import PruneContext, PruneResult, PruneSettings, prune_model
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.train import TrainSettings, train_model
@@ -70,6 +72,11 @@ def run_pruning(ctx: BuildContext, dense: nn.Module) -> PruneResult:
     criterion = create_criterion(cfg.criterion, **cfg.options)
     if cfg.iterative_steps <= 1:
         return prune_model(dense, criterion, budget, pctx, settings, dense_counts)
+    if type(criterion).run is not Criterion.run:
+        raise EdgepruneError(
+            f"--iterative-steps does not apply to '{cfg.criterion}', which is a whole procedure of its own",
+            "use --iterative-steps 1 with it, or a scoring criterion such as l1 or beta-rank for gradual pruning",
+        )
     steps: list = []
     model, result = dense, None
     schedule = cubic_schedule(budget.reduction, cfg.iterative_steps)

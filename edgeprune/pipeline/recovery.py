@@ -23,14 +23,15 @@ def train_settings(ctx: BuildContext, section: Any, seed: int | None = None) -> 
 
 def recover(ctx: BuildContext, model: nn.Module, recovery: str, dense: nn.Module | None, seed: int | None = None,
             on_epoch: Any = None) -> TrainResult | None:
-    """Fine-tune (distilling from ``dense`` if configured) or, for pruning at init, train from scratch.
+    """Fine-tune (distilling from ``dense`` if configured) or, for pruning at init, train from scratch (no teacher).
 
     Returns None when there is nothing to do (no fine-tuning epochs).
     """
     data, ft = ctx.data, ctx.cfg.finetune
     teacher = dense if ft.distill else None
     if recovery == "train-from-scratch":
-        settings = train_settings(ctx, ctx.cfg.train, seed)
+        # pruning at initialisation never needs the dense model: no distillation here
+        settings, teacher = train_settings(ctx, ctx.cfg.train, seed), None
     elif ft.epochs == 0:
         return None
     else:

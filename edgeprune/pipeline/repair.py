@@ -87,14 +87,16 @@ class _Config:
     float_nodes: tuple[str, ...] = ()
 
 
-def _request(inp: RepairInputs, cfg: _Config, name: str, out_dir: Path | None = None) -> ExportRequest:
+def _request(
+    inp: RepairInputs, cfg: _Config, name: str, out_dir: Path | None = None, note: dict | None = None
+) -> ExportRequest:
     import torch
 
     ids = list(cfg.calib_ids)
     req = ExportRequest(
         model=inp.model, example_input=inp.example_input, precision=cfg.precision, out_dir=Path(out_dir or inp.out_dir),
         name=name, calib_inputs=torch.as_tensor(inp.train_x)[ids], calib_ids=ids, io_layout=cfg.io_layout,
-        metadata=inp.metadata,
+        metadata={**inp.metadata, "repair": note} if note else inp.metadata,
     )  # fmt: skip
     req.io_dtype = cfg.io_dtype  # type: ignore[attr-defined]  # an ExportRequest field once base.py has it
     return req
@@ -123,11 +125,16 @@ def repair_int8(
     ``ctx_like`` is a ``RepairInputs`` or a BuildContext; ``evaluate(path)`` returns at least
     ``{"gate": {"passed": bool, ...}, "metrics": ...}`` for the file at ``path``.
     """
-    inp = ctx_like if isinstance(ctx_like, RepairInputs) else RepairInputs.from_build_context(ctx_like, failing_artifact)
+    inp = (
+        ctx_like
+        if isinstance(ctx_like, RepairInputs)
+        else RepairInputs.from_build_context(ctx_like, failing_artifact)
+    )
     art = failing_artifact
     if not is_repairable(art):
         raise EdgepruneError(
-            f"artifact '{art.get('name')}' is not a full-int8 TFLite file", "only full-int8 artifacts can be repaired"
+            f"artifact '{art.get('name')}' is not a full-int8 TFLite file",
+            "only full-int8 artifacts can be repaired",
         )
     unknown = [r for r in rungs if r not in RUNGS]
     if unknown:
@@ -146,7 +153,9 @@ def repair_int8(
             continue
         for attempt in steps[rung](inp, art, cfg, state, evaluate, number):
             attempts.append(attempt)
-            inp.log(f"repair {art['name']} rung {number} {rung}: {attempt['status']} {attempt.get('reason', '')}")
+            inp.log(
+                f"repair {art['name']} rung {number} {rung}: {attempt['status']} {attempt.get('reason', '')}"
+            )
             if attempt["status"] == "passed":
                 return attempts
     return attempts
@@ -165,14 +174,15 @@ def _try(inp: RepairInputs, cfg: _Config, name: str, evaluate: Callable[[Path], 
     """Export one variant and put it through ``evaluate``; conversion errors become an 'error' attempt."""
     out = _attempt(number, rung, "error", reason, cfg)
     start = time.perf_counter()
+    note = {"of": name.split("_repair")[0], "rung": number, "step": rung, "reason": reason}
     try:
-        record: ArtifactRecord = _exporter(cfg, float_modules).export(_request(inp, cfg, name))
+        record: ArtifactRecord = _exporter(cfg, float_modules).export(_request(inp, cfg, name, note=note))
+        path = Path(inp.out_dir) / record.file
+        result = evaluate(path)
     except EdgepruneError as exc:
-        out["reason"] = f"{reason}; conversion failed: {exc}"
+        out["reason"] = f"{reason}; failed: {exc}"
         out["seconds"] = round(time.perf_counter() - start, 2)
         return out
-    path = Path(inp.out_dir) / record.file
-    result = evaluate(path)
     passed = bool(result.get("gate", {}).get("passed"))
     out.update(status="passed" if passed else "failed", artifact=record.model_dump(), path=str(path),
                gate=result.get("gate"), metrics=result.get("metrics"),
@@ -184,7 +194,12 @@ def _try(inp: RepairInputs, cfg: _Config, name: str, evaluate: Callable[[Path], 
 
 def _rung_per_channel(inp, art, cfg, state, evaluate, number):
     if cfg.precision != "int8-per-tensor":
-        yield _attempt(number, "per-channel", "skipped", f"weights are already per-channel ({cfg.backend} {cfg.precision})")
+        yield _attempt(
+            number,
+            "per-channel",
+            "skipped",
+            f"weights are already per-channel ({cfg.backend} {cfg.precision})",
+        )
         return
     cfg.precision = "int8"
     att = _try(inp, cfg, f"{art['name']}_repair1_per_channel", evaluate, number, "per-channel",
@@ -199,7 +214,12 @@ def _rung_calibration(inp, art, cfg, state, evaluate, number):
     labels = np.asarray(inp.train_y)
     size = min(inp.calib_factor * len(cfg.calib_ids), labels.size)
     if size <= len(cfg.calib_ids):
-        yield _attempt(number, "calibration", "skipped", f"calibration already uses {len(cfg.calib_ids)} of {labels.size} train images")
+        yield _attempt(
+            number,
+            "calibration",
+            "skipped",
+            f"calibration already uses {len(cfg.calib_ids)} of {labels.size} train images",
+        )
         return
     cfg.calib_ids = [int(i) for i in stratified_sample(labels, size, inp.seed)]
     att = _try(inp, cfg, f"{art['name']}_repair2_calib{size}", evaluate, number, "calibration",
@@ -214,9 +234,13 @@ def _rung_int16(inp, art, cfg, state, evaluate, number):
     elif available("ai_edge_quantizer"):
         backend, how = "litert-torch", "AI Edge Quantizer static_wi8_ai16 on the litert-torch float model"
     else:
-        yield _attempt(number, "int16-activations", "unavailable", "needs edgeprune[tf] (onnx2tf) or ai-edge-quantizer")
+        yield _attempt(
+            number, "int16-activations", "unavailable", "needs edgeprune[tf] (onnx2tf) or ai-edge-quantizer"
+        )
         return
-    trial = replace(cfg, backend=backend, precision="int16x8", io_dtype="float32" if backend == "onnx2tf" else "int16")
+    trial = replace(
+        cfg, backend=backend, precision="int16x8", io_dtype="float32" if backend == "onnx2tf" else "int16"
+    )
     yield _try(inp, trial, f"{art['name']}_repair3_int16x8", evaluate, number, "int16-activations",
                f"int16 activations, int8 weights ({how})")  # fmt: skip
 
@@ -244,7 +268,9 @@ def _rung_float_layers(inp, art, cfg, state, evaluate, number):
         if cfg.backend != "onnx2tf":
             modules = tuple(dict.fromkeys(m for n in nodes for m in modules_in_tensor_name(n, inp.model)))
             if not modules:
-                yield _attempt(number, "float-layers", "unavailable", f"no torch module found for {nodes[0]}", cfg)
+                yield _attempt(
+                    number, "float-layers", "unavailable", f"no torch module found for {nodes[0]}", cfg
+                )
                 return
         why = ", ".join(f"{r['op']} #{r['index']} loses {r['drop_db']:.1f} dB" for r in top)
         att = _try(inp, trial, f"{art['name']}_repair4_float{k}", evaluate, number, "float-layers",
@@ -304,7 +330,10 @@ def _feed(it: Any, x: np.ndarray) -> None:
     dtype = np.dtype(d["dtype"]).name
     if dtype in QUANTIZED_DTYPES:
         scale, zero = d["quantization"]
-        x = quantize(x, TensorInfo(name="in", shape=list(x.shape), dtype=dtype, quant_scale=scale, quant_zero_point=zero))
+        x = quantize(
+            x,
+            TensorInfo(name="in", shape=list(x.shape), dtype=dtype, quant_scale=scale, quant_zero_point=zero),
+        )
     it.set_tensor(d["index"], np.ascontiguousarray(x, dtype=d["dtype"]))
 
 
@@ -449,7 +478,9 @@ class _PT2EFloatLayersExporter(LiteRTTorchExporter):
             quantized = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False))
             for sub in quantized.modules():
                 sub.training = False
-            data = litert_torch.convert(quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
+            data = litert_torch.convert(
+                quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)
+            )
         tmp_path.write_bytes(set_tflite_io_dtype(data.model_content(), resolve_io_dtype(self, req)))
 
 
@@ -493,7 +524,9 @@ class _AEQInt16Exporter(LiteRTTorchExporter):
             float_model = _convert_float(module, example, _model_key(req))
         q = aeq.Quantizer(float_model, recipe.static_wi8_ai16())
         name = _signature_input(float_model)
-        stats = q.calibrate({"serving_default": [{name: calib[i : i + 1].numpy()} for i in range(len(calib))]})
+        stats = q.calibrate(
+            {"serving_default": [{name: calib[i : i + 1].numpy()} for i in range(len(calib))]}
+        )
         result = q.quantize(stats, enable_progress_bar=False, enable_progress_report=False).quantized_model
         tmp_path.write_bytes(bytes(result))
 

@@ -164,7 +164,7 @@ class ExportStage(Stage):
             model, _ = load_checkpoint(ctx.path(ckpt), ctx.fresh_model(), ctx.example_input)
             macs, params = count(model, ctx.example_input)
             for target in cfg.export.targets:
-                exporter = get_exporter(target, cfg.export.backend)
+                exporter = get_exporter(target, cfg.export.backend if target == "tflite" else None)
                 for precision in precisions:
                     if precision not in exporter.precisions:
                         continue
@@ -225,7 +225,23 @@ class ProfileStage(Stage):
                 got = device.benchmark(ctx.path(art["file"]), BenchSpec(threads=threads, warmup=p.warmup, runs=p.runs),
                                        art["name"], art["sha256"])
                 measurements += [m.model_dump(mode="json") for m in got]
-        return {"measurements": measurements}, []
+        return {"measurements": measurements, "pruning_efficiency": _efficiency(ctx, measurements)}, []
+
+
+def _efficiency(ctx: BuildContext, measurements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Compare pruned vs dense latency with their MAC ratio, precision by precision ("pruned but not faster")."""
+    from edgeprune.devices.efficiency import check_pruning_efficiency
+    from edgeprune.schemas import Measurement
+
+    arts = {a["name"]: a for a in _artifacts(ctx)}
+    pairs = [(n, n.replace("dense_", "pruned_", 1)) for n in arts
+             if n.startswith("dense_") and n.replace("dense_", "pruned_", 1) in arts]
+    results = check_pruning_efficiency([Measurement.model_validate(m) for m in measurements],
+                                       {n: a["macs"] for n, a in arts.items()}, pairs)
+    for r in results:
+        if r.flagged:
+            ctx.console.print(f"  [yellow]{r.message}[/yellow]")
+    return [r.as_dict() for r in results]
 
 
 def _artifacts(ctx: BuildContext) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,16 +137,33 @@ def score_groups(model: nn.Module, criterion: Criterion, ctx: PruneContext,
     return kept_groups, scores
 
 
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Batch-1 tracing and counting gain nothing from intra-op threads, and threads thrash on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def prune_model(model: nn.Module, criterion: Criterion, budget: Budget, ctx: PruneContext,
                 settings: PruneSettings = PruneSettings(), dense_counts: tuple[int, int] | None = None) -> PruneResult:
     """Return a pruned copy of ``model`` meeting ``budget``; ``model`` itself is not changed.
 
     ``dense_counts`` (MACs, params) sets the reference the reduction is measured from (for gradual pruning).
     """
-    start = time.perf_counter()
     custom = criterion.run(model, ctx, budget, settings)
     if custom is not None:
         return custom
+    with single_thread():
+        return _prune_by_scores(model, criterion, budget, ctx, settings, dense_counts)
+
+
+def _prune_by_scores(model: nn.Module, criterion: Criterion, budget: Budget, ctx: PruneContext,
+                     settings: PruneSettings, dense_counts: tuple[int, int] | None) -> PruneResult:
+    start = time.perf_counter()
     model = model.eval()
     work = copy.deepcopy(model)
     dense_macs, dense_params = dense_counts or count(model, ctx.example_input)
@@ -158,39 +177,61 @@ def prune_model(model: nn.Module, criterion: Criterion, budget: Budget, ctx: Pru
     cost = CostModel(work, ctx.example_input)  # same module objects as the groups
     index = 0 if budget.kind == "flops" else 1
 
-    def estimate(level: float) -> float:
-        keep = _allocate(groups, scores, level, criterion.scope, settings.round_to)
+    step = settings.round_to or 1
+
+    def estimate(keep: dict[str, int]) -> float:
         return cost.estimate(groups, keep)[index]
 
-    def real(level: float) -> tuple[PruningPlan, nn.Module, int, int]:
-        keep = _allocate(groups, scores, level, criterion.scope, settings.round_to)
+    def refine(keep: dict[str, int], goal: float) -> dict[str, int]:
+        """Move single groups one step at a time towards ``goal`` (one shared level is too coarse)."""
+        keep = dict(keep)
+        value = estimate(keep)
+        for _ in range(4 * sum(g.channels for g in groups) // step):
+            over = value > goal
+            # prune more from the group that keeps the largest share, or give back to the one that keeps least
+            pool = [g for g in groups if (keep[g.root_name] - step >= g.floor if over else keep[g.root_name] < g.channels)]
+            if not pool:
+                break
+            pick = (max if over else min)(pool, key=lambda g: (keep[g.root_name] / g.channels, g.root_name))
+            trial = dict(keep)
+            trial[pick.root_name] = min(pick.channels, keep[pick.root_name] + (-step if over else step))
+            new_value = estimate(trial)
+            if abs(new_value - goal) >= abs(value - goal):
+                break
+            keep, value = trial, new_value
+        return keep
+
+    def search(goal: float) -> dict[str, int]:
+        lo, hi = 0.0, 0.999
+        best_keep, best_err = _allocate(groups, scores, 0.0, criterion.scope, settings.round_to), float("inf")
+        for _ in range(settings.search_steps * 2):
+            mid = (lo + hi) / 2
+            keep = _allocate(groups, scores, mid, criterion.scope, settings.round_to)
+            value = estimate(keep)
+            if abs(value - goal) < best_err:
+                best_keep, best_err = keep, abs(value - goal)
+            lo, hi = (mid, hi) if value > goal else (lo, mid)
+        return refine(best_keep, goal)
+
+    def real(keep: dict[str, int]) -> tuple[PruningPlan, nn.Module, int, int]:
         plan = plan_from_keep(model, groups, scores, keep)
         pruned, macs, params = evaluate_plan(model, plan, ctx.example_input)
         return plan, pruned, macs, params
 
-    def search(lo: float, hi: float, goal: float) -> float:
-        best_level, best_err = lo, float("inf")
-        for _ in range(settings.search_steps * 2):
-            mid = (lo + hi) / 2
-            value = estimate(mid)
-            if abs(value - goal) < best_err:
-                best_level, best_err = mid, abs(value - goal)
-            lo, hi = (mid, hi) if value > goal else (lo, mid)
-        return best_level
-
-    level = search(0.0, 0.999, target)
-    plan, pruned, macs, params = real(level)
+    keep = search(target)
+    plan, pruned, macs, params = real(keep)
     value = macs if budget.kind == "flops" else params
     # the estimate is calibrated but not exact: correct the goal by the observed ratio a few times
     for _ in range(3):
         if abs(value - target) / dense <= budget.tolerance / 2:
             break
-        level = search(0.0, 0.999, target * estimate(level) / max(value, 1))
-        plan, pruned, macs, params = real(level)
+        keep = search(target * estimate(keep) / max(value, 1))
+        plan, pruned, macs, params = real(keep)
         value = macs if budget.kind == "flops" else params
+    level = sum(1 - keep[g.root_name] / g.channels for g in groups) / len(groups)
     err = abs(value - target) / dense
     if err > budget.tolerance:
-        _, _, min_macs, min_params = real(0.999)
+        _, _, min_macs, min_params = real({g.root_name: g.floor for g in groups})
         most = 1 - (min_macs if budget.kind == "flops" else min_params) / dense
         raise EdgepruneError(
             f"cannot reach {budget.describe()} within ±{budget.tolerance:.0%}: the closest is "

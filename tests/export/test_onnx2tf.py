@@ -32,7 +32,9 @@ from edgeprune.export.tflite_onnx2tf import SAMPLE_FILE, Onnx2tfExporter, _run_w
 from edgeprune.runtimes import open_session
 
 HAVE_TF = all(importlib.util.find_spec(m) is not None for m in ("onnx2tf", "tensorflow", "onnx"))
-TF_HINT = "needs the [tf] extra: bash scripts/install_tf_extra.sh (tensorflow-cpu + onnx2tf, see toolchain.md)"
+TF_HINT = (
+    "needs the [tf] extra: bash scripts/install_tf_extra.sh (tensorflow-cpu + onnx2tf, see toolchain.md)"
+)
 needs_tf = pytest.mark.skipif(not HAVE_TF, reason=TF_HINT)
 
 SIZE = 16
@@ -128,14 +130,18 @@ def converted(tmp_path_factory):
     try:
         for precision, io in VARIANTS:
             start = time.perf_counter()
-            records[(precision, io)] = exporter.export(request(case, precision, out, f"m_{precision}_{io}", io))
+            records[(precision, io)] = exporter.export(
+                request(case, precision, out, f"m_{precision}_{io}", io)
+            )
             seconds[(precision, io)] = time.perf_counter() - start
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     print("\nonnx2tf export seconds / bytes:")
     for key, rec in records.items():
-        print(f"  {key[0]:>15} io={key[1]!s:8} {seconds[key]:6.1f} s {rec.size_bytes:7d} B {rec.quantization}")
+        print(
+            f"  {key[0]:>15} io={key[1]!s:8} {seconds[key]:6.1f} s {rec.size_bytes:7d} B {rec.quantization}"
+        )
     return out, records
 
 
@@ -264,8 +270,16 @@ def test_registry_and_extra_hint(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.fixture
+def own_worker(monkeypatch):
+    """A separate worker process for tests that make it fail, so the shared one (TF loaded) survives."""
+    from edgeprune.export import tflite_onnx2tf
+
+    monkeypatch.setattr(tflite_onnx2tf, "_WORKER", [])
+
+
 @needs_tf
-def test_timeout_leaves_no_file(tmp_path, monkeypatch):
+def test_timeout_leaves_no_file(tmp_path, monkeypatch, own_worker):
     monkeypatch.setenv("EDGEPRUNE_ONNX2TF_TIMEOUT", "0.5")
     fresh = OutlierNet().eval()  # a model no cached run knows
     req = ExportRequest(fresh, torch.zeros(1, 3, SIZE, SIZE), "fp32", tmp_path, "slow", io_layout="NHWC")
@@ -274,9 +288,16 @@ def test_timeout_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_worker_failure_is_reported_with_its_log(tmp_path):
-    job = {"quantize": {"calib": str(tmp_path / "missing.npy"), "saved_model": "", "calibrated": "", "variants": []}}
-    with pytest.raises(ExportFailedError, match=r"failed \(exit 1\).*missing\.npy") as err:
+def test_worker_failure_is_reported_with_its_log(tmp_path, own_worker):
+    job = {
+        "quantize": {
+            "calib": str(tmp_path / "missing.npy"),
+            "saved_model": "",
+            "calibrated": "",
+            "variants": [],
+        }
+    }
+    with pytest.raises(ExportFailedError, match=r"TFLiteConverter failed: .*missing\.npy") as err:
         _run_worker(job, tmp_path, "TFLiteConverter")
     assert "Traceback" in err.value.log
 

@@ -33,9 +33,9 @@ class DepthwiseNet(nn.Module):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
+    from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import quantizer as aeq
     from ai_edge_quantizer import recipe
-    from ai_edge_litert.interpreter import Interpreter
 
     out = tmp_path_factory.mktemp("op_report")
     torch.manual_seed(0)
@@ -45,11 +45,20 @@ def files(tmp_path_factory):
     paths = {"fp32": out / "fp32.tflite"}
     paths["fp32"].write_bytes(fp32)
     name = next(iter(Interpreter(model_content=fp32).get_signature_runner().get_input_details()))
-    calib = [{name: torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(i)).numpy()} for i in range(8)]
-    for key, make in (("dyn", recipe.dynamic_wi8_afp32), ("int8", recipe.static_wi8_ai8), ("int16", recipe.static_wi8_ai16)):
+    calib = [
+        {name: torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(i)).numpy()}
+        for i in range(8)
+    ]
+    for key, make in (
+        ("dyn", recipe.dynamic_wi8_afp32),
+        ("int8", recipe.static_wi8_ai8),
+        ("int16", recipe.static_wi8_ai16),
+    ):
         q = aeq.Quantizer(fp32, make())
         stats = None if key == "dyn" else q.calibrate({"serving_default": calib})
-        data = bytes(q.quantize(stats, enable_progress_bar=False, enable_progress_report=False).quantized_model)
+        data = bytes(
+            q.quantize(stats, enable_progress_bar=False, enable_progress_report=False).quantized_model
+        )
         paths[key] = out / f"{key}.tflite"
         paths[key].write_bytes(data)
     paths["int8_float_io"] = out / "int8_float_io.tflite"

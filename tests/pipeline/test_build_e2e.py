@@ -59,6 +59,12 @@ def test_embedded_build_writes_every_stage_and_artifact(embedded_run: Path) -> N
     assert rows["pruned_tflite_dynamic-int8"]["quantization"] == "dynamic-int8"
     info = inspect_tflite(embedded_run / rows["pruned_tflite_int8"]["file"])
     assert info.inputs[0].dtype == "int8"
+    # "pruned but not faster": each precision compared with its own dense twin, never across precisions
+    profile = next(s for s in manifest["stages"] if s["name"] == "profile")["summary"]
+    pairs = {(e["dense"], e["pruned"]) for e in profile["pruning_efficiency"]}
+    assert pairs == {("dense_tflite_fp32", "pruned_tflite_fp32"), ("dense_tflite_int8", "pruned_tflite_int8")}
+    for e in profile["pruning_efficiency"]:
+        assert abs(e["mac_ratio"] - rows[e["pruned"]]["macs"] / rows[e["dense"]]["macs"]) < 1e-9
 
 
 def test_rerun_skips_finished_stages(embedded_run: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import get_exporter
 from edgeprune.export.tflite_inspect import inspect_tflite
+from edgeprune.export.tflite_metadata import read_tflite_metadata
 from edgeprune.gate import evaluate_gate
 from edgeprune.metrics import classification_metrics, paired_bootstrap_delta
 from edgeprune.pipeline.repair import RepairInputs, is_repairable, modules_in_tensor_name, repair_int8
@@ -29,9 +30,14 @@ def evaluate(path: Path) -> dict:
     """What verification does per artifact: run it, compare with the float model, apply a strict gate."""
     case = outlier_case()
     logits = open_session(path, threads=1).run(case["test_x"])
-    delta = paired_bootstrap_delta(case["test_y"], case["ref"].argmax(1), logits.argmax(1), 3, n_boot=200, seed=0)
+    delta = paired_bootstrap_delta(
+        case["test_y"], case["ref"].argmax(1), logits.argmax(1), 3, n_boot=200, seed=0
+    )
     verdict = evaluate_gate(delta, CLASSES, max_bal_acc_drop=2.0, max_class_sensitivity_drop=5.0)
-    return {"gate": verdict.model_dump(), "metrics": classification_metrics(logits, case["test_y"], 3).to_dict()}
+    return {
+        "gate": verdict.model_dump(),
+        "metrics": classification_metrics(logits, case["test_y"], 3).to_dict(),
+    }
 
 
 def inputs(out_dir: Path) -> RepairInputs:
@@ -46,7 +52,11 @@ def failing(tmp_path_factory):
     """Full-int8 files of the outlier model that the gate rejects: litert-torch PT2E (and onnx2tf per-tensor)."""
     out = tmp_path_factory.mktemp("repair")
     case = outlier_case()
-    arts = {"litert-torch": get_exporter("tflite:litert-torch").export(request(case, "int8", out, "pt2e_int8")).model_dump()}
+    arts = {
+        "litert-torch": get_exporter("tflite:litert-torch")
+        .export(request(case, "int8", out, "pt2e_int8"))
+        .model_dump()
+    }
     if HAVE_TF:
         rec = get_exporter("tflite:onnx2tf").export(request(case, "int8-per-tensor", out, "o2t_int8_pt"))
         arts["onnx2tf"] = rec.model_dump()
@@ -71,11 +81,20 @@ def test_ladder_on_litert_int8(failing):
     attempts = repair_int8(inputs(out), arts["litert-torch"], evaluate)
     _check_attempts(attempts, out)
     steps = [(a["rung"], a["step"], a["status"]) for a in attempts]
-    assert steps == [(1, "per-channel", "skipped"), (2, "calibration", "failed"), (3, "int16-activations", "passed")]
+    assert steps == [
+        (1, "per-channel", "skipped"),
+        (2, "calibration", "failed"),
+        (3, "int16-activations", "passed"),
+    ]
     assert "already per-channel" in attempts[0]["reason"]
     assert attempts[1]["config"]["calib_size"] == 4 * len(outlier_case()["calib_ids"])
-    assert attempts[1]["artifact"]["calibration_ids"] and attempts[1]["artifact"]["quantization"] == "full-int8"
+    assert (
+        attempts[1]["artifact"]["calibration_ids"] and attempts[1]["artifact"]["quantization"] == "full-int8"
+    )
     fixed = attempts[-1]
+    meta = read_tflite_metadata(fixed["path"])
+    assert meta["repair"]["of"] == "pt2e_int8" and meta["repair"]["step"] == "int16-activations"
+    assert meta["labels"] == CLASSES
     assert fixed["artifact"]["quantization"] == "int16x8" == inspect_tflite(fixed["path"]).quantization
     assert fixed["config"]["backend"] == ("onnx2tf" if HAVE_TF else "litert-torch")
     assert fixed["metrics"]["balanced_accuracy"] > attempts[1]["metrics"]["balanced_accuracy"] + 0.3
