@@ -82,6 +82,7 @@ class ExportConfig(_Section):
     precisions: list[str] = Field(default_factory=lambda: ["fp32", "fp16", "dynamic-int8", "int8"])
     backend: str | None = None
     io_layout: Literal["nchw", "nhwc"] = "nchw"
+    io_dtype: Literal["float32", "int8", "uint8"] | None = Field(None, description="I/O dtype of full-int8 TFLite files")
     export_dense: bool = Field(True, description="also export the unpruned model (fp32, int8) for comparison")
 
 

@@ -14,6 +14,8 @@ from edgeprune.cli.package import package
 from edgeprune.cli.profile import profile
 from edgeprune.cli.prune import prune
 from edgeprune.cli.publish import publish
+from edgeprune.cli.rebuild import rebuild
+from edgeprune.cli.report import report
 from edgeprune.cli.serve import serve
 from edgeprune.cli.train import train
 from edgeprune.cli.verify import verify
@@ -29,6 +31,8 @@ app.command("profile")(profile)
 app.command("list")(list_)
 app.command("compare")(compare)
 app.command("package")(package)
+app.command("report")(report)
+app.command("rebuild")(rebuild)
 app.command("serve")(serve)
 app.command("publish")(publish)
 app.add_typer(keys_app, name="keys")

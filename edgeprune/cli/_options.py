@@ -42,7 +42,7 @@ FLAG_TO_KEY = {
     "round_to": "prune.round_to", "min_channels": "prune.min_channels", "iterative_steps": "prune.iterative_steps",
     "finetune_epochs": "finetune.epochs", "distill": "finetune.distill", "name": "name",
     "targets": "export.targets", "precisions": "export.precisions", "backend": "export.backend",
-    "io_layout": "export.io_layout", "calib_size": "data.calib_size", "profile_devices": "profile.devices",
+    "io_layout": "export.io_layout", "io_dtype": "export.io_dtype", "calib_size": "data.calib_size", "profile_devices": "profile.devices",
     "threads": "profile.threads", "runs": "profile.runs", "max_bal_acc_drop": "verify.max_bal_acc_drop",
     "max_class_sensitivity_drop": "verify.max_class_sensitivity_drop", "options": "prune.options",
 }

@@ -60,6 +60,7 @@ def build(
     precisions: Annotated[str | None, typer.Option("--precisions", help="comma list: fp32,fp16,dynamic-int8,int8")] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="converter backend, e.g. onnx2tf for tflite")] = None,
     io_layout: Annotated[str | None, typer.Option("--io-layout", help="nchw | nhwc input layout")] = None,
+    io_dtype: Annotated[str | None, typer.Option("--io-dtype", help="float32 | int8 | uint8 I/O of full-int8 files")] = None,
     calib_size: Annotated[int | None, typer.Option("--calib-size", help="class-stratified calibration images")] = None,
     config: ConfigOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, pretrained: PretrainedOpt = None,
     width_mult: WidthOpt = None, data: DataOpt = None, image_size: ImageSizeOpt = None, max_train: MaxTrainOpt = None,
@@ -74,6 +75,7 @@ def build(
     max_bal_acc_drop: Annotated[float | None, typer.Option(help="gate: balanced-accuracy drop limit (pp)")] = None,
     max_class_sensitivity_drop: Annotated[float | None, typer.Option(help="gate: per-class sensitivity drop limit (pp)")] = None,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="report gate failures but exit 0")] = False,
+    junit_xml: Annotated[Path | None, typer.Option("--junit-xml", help="write one JUnit test case per gate and artifact (CI)")] = None,
     out: OutOpt = None, name: NameOpt = None,
     from_stage: Annotated[str | None, typer.Option("--from", help="rerun from this stage on")] = None,
     force: Annotated[bool, typer.Option("--force", help="rerun every stage")] = False,
@@ -82,7 +84,7 @@ def build(
     from edgeprune.pipeline import run_build
 
     cfg = load_config(config, overrides(
-        targets=split_list(target), precisions=split_list(precisions), backend=backend, io_layout=io_layout,
+        targets=split_list(target), precisions=split_list(precisions), backend=backend, io_layout=io_layout, io_dtype=io_dtype,
         calib_size=calib_size, model=model, weights=weights, pretrained=pretrained, width_mult=width_mult, data=data,
         image_size=image_size, max_train=max_train, epochs=epochs, lr=lr, batch_size=batch_size, balance=balance,
         train_device=train_device, seed=seed, criterion=criterion, options=parse_options(option),
@@ -95,6 +97,11 @@ def build(
     outcome = run_build(cfg, run_dir, from_stage=from_stage, force=force, console=console,
                         command=["edgeprune", *sys.argv[1:]])
     print_summary(outcome.rows, run_dir)
-    console.print(f"\nRun directory: {run_dir}  (manifest.json, report.json, artifacts/)")
+    console.print(f"\nRun directory: {run_dir}  (report.html, report.json, manifest.json, artifacts/)")
     print_next_steps(run_dir)
+    if junit_xml is not None:
+        from edgeprune.pipeline.junit import write_junit
+
+        write_junit(outcome.rows, junit_xml, fp32_tolerance=cfg.verify.fp32_tolerance)
+        console.print(f"JUnit gate results: {junit_xml}")
     fail_if_rejected(outcome.rows, gate=cfg.verify.gate and not no_gate)

@@ -18,9 +18,11 @@ def export(
     precisions: Annotated[str | None, typer.Option("--precisions", help="comma list of precisions")] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="converter backend")] = None,
     io_layout: Annotated[str | None, typer.Option("--io-layout", help="nchw | nhwc")] = None,
+    io_dtype: Annotated[str | None, typer.Option("--io-dtype", help="float32 | int8 | uint8 I/O of full-int8 files")] = None,
 ) -> None:
     """Convert the pruned (and dense) model of RUN_DIR; artifacts go to RUN_DIR/artifacts."""
     outcome = rerun(run_dir, {"export.targets": split_list(target), "export.precisions": split_list(precisions),
-                              "export.backend": backend, "export.io_layout": io_layout}, "export", "export")
+                              "export.backend": backend, "export.io_layout": io_layout,
+                              "export.io_dtype": io_dtype}, "export", "export")
     print_summary(outcome.rows, run_dir)
     console.print(f"Next: edgeprune verify {run_dir}")

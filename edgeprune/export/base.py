@@ -78,6 +78,7 @@ class ExportRequest:
     calib_ids: list[int] | None = None
     io_layout: str = "NCHW"
     metadata: dict[str, Any] = field(default_factory=dict)
+    io_dtype: str | None = None  # float32 | int8 | uint8 | int16 I/O of quantized files (None: the precision's default)
 
 
 class ExportFailedError(EdgepruneError):

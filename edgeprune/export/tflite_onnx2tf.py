@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import importlib.util
 import json
 import os
 import queue
@@ -48,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeprune.errors import MissingExtraError
 from edgeprune.export.base import Exporter, ExportFailedError, ExportRequest, register_exporter
 from edgeprune.export.tflite_litert import LiteRTTorchExporter, _model_key, resolve_io_dtype
 from edgeprune.schemas import TensorInfo
@@ -319,13 +321,20 @@ class Onnx2tfExporter(Exporter):
                  "int16x8": ("float32", "int16")}  # fmt: skip
     backend_dist = "onnx2tf"
 
+    WORKER_MODULES = ("onnx2tf", "tensorflow")  # used only in the worker process: found, never imported here
+
     def __init__(self, float_nodes: tuple[str, ...] | list[str] = ()) -> None:
         self.float_nodes = tuple(float_nodes)
         self._made_by = ""
+        # the class lists every requirement (capability table); the instance imports only the light ones
+        self.requires = {m: e for m, e in type(self).requires.items() if m not in self.WORKER_MODULES}
 
     def check(self, req: ExportRequest) -> None:
         super().check(req)
         resolve_io_dtype(self, req)
+        for module in self.WORKER_MODULES:
+            if importlib.util.find_spec(module) is None:
+                raise MissingExtraError(module, "tf")
 
     def metadata_for(self, req: ExportRequest) -> dict[str, Any]:
         meta = super().metadata_for(req)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -9,15 +10,16 @@ import torch
 import torch.nn as nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.fsutil import atomic_path
+from edgeprune.fsutil import write_bytes_atomic
 from edgeprune.prune.plan import PruningPlan, apply_plan
 
 
 def save_checkpoint(path: Path, model: nn.Module, plan: PruningPlan | None = None, meta: dict[str, Any] | None = None) -> None:
     """State dict (+ pruning plan) only: loads with ``weights_only=True``, no pickled modules."""
     payload = {"state_dict": model.state_dict(), "plan": (plan or PruningPlan()).model_dump(), "meta": meta or {}}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buffer = io.BytesIO()  # torch.save records the file name inside the archive: save in memory for stable bytes
+    torch.save(payload, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path, fresh: nn.Module, example_input: torch.Tensor) -> tuple[nn.Module, PruningPlan]:
@@ -34,5 +36,6 @@ def load_checkpoint(path: Path, fresh: nn.Module, example_input: torch.Tensor) -
 def save_exported_program(path: Path, model: nn.Module, example_input: torch.Tensor) -> None:
     """A ``torch.export`` program (.pt2): portable, pickle-free, runs without the model's code."""
     program = torch.export.export(model.eval(), (example_input,))
-    with atomic_path(path) as tmp:
-        torch.export.save(program, str(tmp))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    write_bytes_atomic(path, buffer.getvalue())

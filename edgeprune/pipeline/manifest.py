@@ -176,8 +176,9 @@ def sweep_temp_files(run_dir: Path) -> list[str]:
     return removed
 
 
-def sweep_unrecorded(run_dir: Path, manifest: Manifest) -> list[str]:
-    """Delete outputs no finished stage vouches for: what an interrupted stage had written so far."""
+def sweep_unrecorded(run_dir: Path, manifest: Manifest, newer_than: float) -> list[str]:
+    """Delete what an interrupted stage had written so far: outputs no finished stage vouches for that were
+    written after ``newer_than`` (a POSIX time: when that stage started). Older files are left alone."""
     keep = set(manifest.recorded_outputs())
     removed = []
     for d in OUTPUT_DIRS:
@@ -186,10 +187,17 @@ def sweep_unrecorded(run_dir: Path, manifest: Manifest) -> list[str]:
             continue
         for entry in folder.iterdir():
             rel = f"{d}/{entry.name}"
-            if not entry.name.startswith(".") and rel not in keep:
+            if not entry.name.startswith(".") and rel not in keep and entry.lstat().st_mtime >= newer_than:
                 remove_output(entry)
                 removed.append(rel)
     return removed
+
+
+def interrupted_since(manifest: Manifest) -> float | None:
+    """When the earliest stage still marked running/failed started (POSIX time), or None if there is none."""
+    starts = [datetime.fromisoformat(s.started).timestamp() for s in manifest.stages
+              if s.status in ("running", "failed") and s.started]
+    return min(starts) - 1.0 if starts else None  # ``started`` has whole seconds
 
 
 @contextmanager
@@ -203,6 +211,48 @@ def interrupts_deferred() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class InterruptGuard:
+    """Make Ctrl-C stop a build even when Python delivers it where exceptions are swallowed.
+
+    A KeyboardInterrupt raised inside a garbage-collector or weakref callback or a ``__del__`` (which converters
+    such as JAX trigger all the time) is printed as "Exception ignored" and lost. So the handler raises it and
+    re-sends SIGINT every 0.5 s until the runner calls ``seen()``; the runner also checks ``pending`` after
+    each stage. Installed only in the main thread and only over Python's default handler.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous: Any = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> InterruptGuard:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.pending = True
+        timer = threading.Timer(0.5, self._redeliver)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    def _redeliver(self) -> None:
+        with self._lock:
+            if self.pending:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def seen(self) -> None:
+        with self._lock:
+            self.pending = False
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seen()
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 @contextmanager

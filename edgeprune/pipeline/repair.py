@@ -12,7 +12,10 @@ Rungs, in order, each building on the configuration the previous ones settled on
                           output. The top op, plus the ops that consume its output, stay in float (onnx2tf: TFLite
                           denylist; litert-torch: PT2E quantizer config ``None`` for their modules); then the top two.
 
-The ladder stops at the first variant that passes; every attempt is returned (what, file, metrics, verdict).
+The ladder stops at the first variant that passes; every attempt is returned (what, file, metrics, verdict):
+``{"rung", "step", "status": passed|failed|skipped|unavailable|error, "reason", "config", "artifact" (the
+ArtifactRecord), "path", "gate", "metrics", "evaluation" (all ``evaluate`` returned), "seconds"}``; rung 4
+attempts also carry the layer ``ranking``. Files of failed attempts are kept so the manifest can point at them.
 """
 
 from __future__ import annotations
@@ -29,9 +32,15 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.export.base import EXPORTERS, ArtifactRecord, Exporter, ExportRequest
 from edgeprune.export.tflite_inspect import COMPUTE_OPS
 from edgeprune.export.tflite_litert import LiteRTTorchExporter
-from edgeprune.optional import available
 
 RUNGS = ("per-channel", "calibration", "int16-activations", "float-layers")
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (TensorFlow takes seconds to load)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 INT8_PRECISIONS = ("int8", "int8-per-tensor")
 
 
@@ -185,7 +194,7 @@ def _try(inp: RepairInputs, cfg: _Config, name: str, evaluate: Callable[[Path], 
         return out
     passed = bool(result.get("gate", {}).get("passed"))
     out.update(status="passed" if passed else "failed", artifact=record.model_dump(), path=str(path),
-               gate=result.get("gate"), metrics=result.get("metrics"),
+               gate=result.get("gate"), metrics=result.get("metrics"), evaluation=result,
                seconds=round(time.perf_counter() - start, 2))  # fmt: skip
     if cfg.float_nodes or float_modules:
         out["config"]["float_layers"] = list(float_modules or cfg.float_nodes)
@@ -229,9 +238,9 @@ def _rung_calibration(inp, art, cfg, state, evaluate, number):
 
 
 def _rung_int16(inp, art, cfg, state, evaluate, number):
-    if available("onnx2tf") and available("tensorflow"):
+    if _installed("onnx2tf") and _installed("tensorflow"):
         backend, how = "onnx2tf", "onnx2tf 16-bit activations"
-    elif available("ai_edge_quantizer"):
+    elif _installed("ai_edge_quantizer"):
         backend, how = "litert-torch", "AI Edge Quantizer static_wi8_ai16 on the litert-torch float model"
     else:
         yield _attempt(

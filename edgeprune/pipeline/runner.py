@@ -24,11 +24,13 @@ from edgeprune.fsutil import write_json_atomic
 from edgeprune.pipeline.context import BuildContext
 from edgeprune.pipeline.manifest import (
     MANIFEST,
+    InterruptGuard,
     Invocation,
     Manifest,
     StageRecord,
     cache_key,
     digest,
+    interrupted_since,
     interrupts_deferred,
     load_manifest,
     now,
@@ -140,12 +142,13 @@ def run_build(cfg: BuildConfig, run_dir: Path, *, from_stage: str | None = None,
                              "choose a first stage at or before the last one")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_dir_lock(run_dir):
-        return _run_locked(cfg, run_dir, from_stage, last, force, console or Console(), command or [], to_stage)
+    with run_dir_lock(run_dir), InterruptGuard() as guard:
+        return _run_locked(cfg, run_dir, from_stage, last, force, console or Console(), command or [], to_stage,
+                           guard)
 
 
 def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: int, force: bool,
-                console: Console, command: list[str], to_stage: str | None) -> BuildOutcome:
+                console: Console, command: list[str], to_stage: str | None, guard: InterruptGuard) -> BuildOutcome:
     ctx = BuildContext(cfg=cfg, run_dir=run_dir, console=console)
     previous = _previous_manifest(run_dir, force)
     with ctx.console.status("preparing data"):
@@ -155,12 +158,13 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
             earlier.status = "killed"
     invocation = Invocation(command=command, cwd=os.getcwd(), from_stage=from_stage, to_stage=to_stage, force=force)
     manifest.invocations.append(invocation)
-    # leftovers of an interrupted invocation: temp files, and outputs that no finished stage records
+    # leftovers of an interrupted invocation: temp files, and what its unfinished stage had written
     sweep_temp_files(run_dir)
-    removed = sweep_unrecorded(run_dir, manifest)
+    since = interrupted_since(manifest)
+    removed = sweep_unrecorded(run_dir, manifest, since) if since is not None else []
     if removed:
-        ctx.console.print(f"[yellow]removed {len(removed)} output(s) no finished stage records "
-                          f"(left by an interrupted run): {', '.join(removed[:4])}[/yellow]")
+        ctx.console.print(f"[yellow]removed {len(removed)} unrecorded output(s) of an interrupted run: "
+                          f"{', '.join(removed[:4])}[/yellow]")
     manifest.save(run_dir)
     outcome = BuildOutcome(run_dir=run_dir, manifest=manifest, rows=[])
     # every stage reads the dataset (and maybe user weights/code): their hashes belong in every key
@@ -186,17 +190,18 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
         record = StageRecord(name=stage.name, status="running", key=key, started=now())
         manifest.upsert(record)
         manifest.save(run_dir)
-        t0 = time.perf_counter()
+        t0, wall0 = time.perf_counter(), time.time()
         try:
             summary, outputs = stage.run(ctx)
         except BaseException as exc:
+            guard.seen()
             with interrupts_deferred():
                 interrupted = isinstance(exc, KeyboardInterrupt)
                 record.status, record.finished = "failed", now()
                 record.error = "interrupted (KeyboardInterrupt)" if interrupted else f"{type(exc).__name__}: {exc}"
                 invocation.status, invocation.finished = ("interrupted" if interrupted else "failed"), now()
                 sweep_temp_files(run_dir)
-                sweep_unrecorded(run_dir, manifest)
+                sweep_unrecorded(run_dir, manifest, wall0 - 1.0)
                 manifest.save(run_dir)
             raise
         record.status, record.finished, record.seconds = "done", now(), round(time.perf_counter() - t0, 2)
@@ -204,6 +209,11 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
         record.outputs = {rel: digest(ctx.path(rel)) for rel in outputs}
         ctx.results[stage.name] = summary
         invocation.ran.append(stage.name)
+        if guard.pending:  # Ctrl-C was swallowed somewhere inside the stage: keep its finished work, stop here
+            guard.seen()
+            invocation.status, invocation.finished = "interrupted", now()
+            manifest.save(run_dir)
+            raise KeyboardInterrupt
         manifest.save(run_dir)
         outcome.ran.append(stage.name)
         # later stages depend on this one: never reuse them once it ran again

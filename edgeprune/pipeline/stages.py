@@ -169,12 +169,15 @@ class ExportStage(Stage):
                     if precision not in exporter.precisions:
                         continue
                     ctx.console.print(f"  [dim]export {variant} {target} {precision}[/dim]")
+                    # onnx2tf calibrates once and writes every precision from that run
+                    calib = precision in getattr(exporter, "calibrated", ("int8",)) or exporter.backend == "onnx2tf"
                     req = ExportRequest(
                         model=model, example_input=ctx.example_input, precision=precision,
                         out_dir=ctx.path(ARTIFACTS_DIR), name=f"{variant}_{exporter.format}_{precision}",
-                        calib_inputs=data.calib_inputs if precision == "int8" else None,
-                        calib_ids=data.calib_ids if precision == "int8" else None,
+                        calib_inputs=data.calib_inputs if calib else None,
+                        calib_ids=data.calib_ids if calib else None,
                         io_layout=cfg.export.io_layout.upper(), metadata=metadata,
+                        io_dtype=cfg.export.io_dtype if precision in getattr(exporter, "io_dtypes", {}) else None,
                     )
                     rec = exporter.export(req).model_dump()
                     rec["file"] = ctx.rel(Path(req.out_dir) / Path(rec["file"]).name)
@@ -197,7 +200,9 @@ class VerifyStage(Stage):
     def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
         from edgeprune.pipeline.verification import verify_artifacts
 
-        return verify_artifacts(ctx, _artifacts(ctx)), []
+        result = verify_artifacts(ctx, _artifacts(ctx))
+        repaired = [a["file"] for r in result.get("repairs", {}).values() for a in r["attempts"] if "file" in a]
+        return result, repaired
 
 
 class ProfileStage(Stage):

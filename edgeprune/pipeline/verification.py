@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from edgeprune.train import predict_logits
 
 def verify_artifacts(ctx: BuildContext, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
     from edgeprune.metrics import agreement, classification_metrics, paired_bootstrap_delta
+    from edgeprune.pipeline.repair import is_repairable, repair_int8
     from edgeprune.runtimes import open_session
     from edgeprune.runtimes.coreml import SIMULATED, reference_models
 
@@ -36,10 +38,10 @@ def verify_artifacts(ctx: BuildContext, artifacts: list[dict[str, Any]]) -> dict
     threads = os.cpu_count() or 1
     # Core ML off macOS runs the package's weights in the PyTorch model it came from
     references = {ctx.path(a["file"]): ref_models[a["checkpoint"]] for a in artifacts}
-    for art in artifacts:
-        ctx.console.print(f"  [dim]verify {art['name']}[/dim]")
+
+    def evaluate(path: Path, art: dict[str, Any]) -> dict[str, Any]:
         with reference_models(references):
-            session = open_session(ctx.path(art["file"]), fmt=art["format"], threads=threads)
+            session = open_session(path, fmt=art["format"], threads=threads)
         kind = getattr(session, "verification_kind", "runtime")
         logits = np.asarray(session.run(x_np), dtype=np.float32)
         ref = ref_logits[art["checkpoint"]]
@@ -53,9 +55,37 @@ def verify_artifacts(ctx: BuildContext, artifacts: list[dict[str, Any]]) -> dict
                          "weights in a BN-folded PyTorch copy (fp16 activations not simulated)")
         if art["precision"] == "fp32" and agree["max_abs"] > vcfg.fp32_tolerance:
             notes.append(f"fp32 logits differ from PyTorch by {agree['max_abs']:.2e} (> {vcfg.fp32_tolerance:g})")
-        out["artifacts"][art["name"]] = {
+        return {
             "metrics": metrics.to_dict(), "vs_torch": agree, "vs_dense_float": delta, "verification_kind": kind,
             "gate": verdict.model_dump() if vcfg.gate else {"passed": True, "reasons": ["gate disabled"]},
             "notes": notes,
         }
+
+    float_failed: set[str] = set()  # checkpoints whose fp32 artifact already fails: int8 repair cannot help
+    for art in artifacts:
+        ctx.console.print(f"  [dim]verify {art['name']}[/dim]")
+        result = evaluate(ctx.path(art["file"]), art)
+        out["artifacts"][art["name"]] = result
+        if art["precision"] == "fp32" and not result["gate"]["passed"]:
+            float_failed.add(art["checkpoint"])
+        if result["gate"]["passed"] or not is_repairable(art):
+            continue
+        if art["checkpoint"] in float_failed:
+            out.setdefault("repairs", {})[art["name"]] = {"attempts": [], "repaired": None, "skipped":
+                "the fp32 artifact of this model fails the gate too: the loss is not from quantization"}
+            continue
+        attempts = repair_int8(ctx, art, lambda path, a=art: evaluate(path, a))
+        evaluations = {}
+        for attempt in attempts:
+            if "path" in attempt:
+                attempt["file"] = ctx.rel(Path(attempt.pop("path")))
+                evaluations[attempt["file"]] = attempt.pop("evaluation")  # gate + metrics stay in the attempt
+        fixed = attempts[-1] if attempts and attempts[-1]["status"] == "passed" else None
+        repaired = None
+        if fixed is not None:
+            repaired = {**fixed["artifact"], "file": fixed["file"], "variant": art.get("variant"),
+                        "checkpoint": art["checkpoint"], "macs": art.get("macs"), "params": art.get("params"),
+                        "repair_of": art["name"]}
+            out["artifacts"][repaired["name"]] = evaluations[fixed["file"]]
+        out.setdefault("repairs", {})[art["name"]] = {"attempts": attempts, "repaired": repaired}
     return out

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import read_json
-from edgeprune.pipeline.manifest import Manifest, load_manifest
+from edgeprune.pipeline.manifest import MANIFEST, Manifest, load_manifest
 
 COMPARE_JSON = "compare.json"
 DENSE_CKPT = "models/dense.pt"
@@ -20,7 +20,7 @@ class RunView:
     manifest: Manifest
     results: dict[str, dict[str, Any]]
     rows: list[dict[str, Any]]
-    compare: list[dict[str, Any]] | None = None
+    compare: dict[str, Any] | None = None  # {"rows": [...], "dense_balanced_accuracy", "complete"}
     label: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -41,7 +41,24 @@ class RunView:
         return self.results.get("verify", {})
 
 
-def _load_compare(run_dir: Path) -> tuple[list[dict[str, Any]] | None, list[str]]:
+def compare_row(raw: Any) -> dict[str, Any] | None:
+    """One bake-off row in the shape the report uses, from either compare.json layout: flat
+    ``{criterion, flops_reduction, seed, balanced_accuracy, macro_f1}`` or edgeprune compare's
+    ``{criterion, target_reduction, budget, seed, test: {balanced_accuracy, macro_f1, ...}}``."""
+    if not isinstance(raw, dict):
+        return None
+    nested = raw.get("test")
+    test: dict[str, Any] = nested if isinstance(nested, dict) else {}
+    row = {"criterion": raw.get("criterion"), "seed": raw.get("seed"), "budget": raw.get("budget", "flops"),
+           "reduction": raw.get("flops_reduction", raw.get("target_reduction")),
+           "balanced_accuracy": raw.get("balanced_accuracy", test.get("balanced_accuracy")),
+           "macro_f1": raw.get("macro_f1", test.get("macro_f1"))}
+    if row["criterion"] is None or row["reduction"] is None or row["balanced_accuracy"] is None:
+        return None
+    return row
+
+
+def _load_compare(run_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
     path = run_dir / COMPARE_JSON
     if not path.is_file():
         return None, []
@@ -49,13 +66,29 @@ def _load_compare(run_dir: Path) -> tuple[list[dict[str, Any]] | None, list[str]
         raw = read_json(path)
     except ValueError as exc:
         return None, [f"{COMPARE_JSON} is not valid JSON ({exc}); bake-off not shown"]
-    rows = raw.get("rows") if isinstance(raw, dict) else raw
+    payload = raw if isinstance(raw, dict) else {"rows": raw}
+    rows = payload.get("rows")
     if not isinstance(rows, list):
         return None, [f"{COMPARE_JSON} has no list of rows; bake-off not shown"]
-    need = ("criterion", "flops_reduction", "balanced_accuracy")
-    good = [r for r in rows if isinstance(r, dict) and all(r.get(k) is not None for k in need)]
-    notes = [f"{len(rows) - len(good)} row(s) of {COMPARE_JSON} lack {', '.join(need)}"] if len(good) < len(rows) else []
-    return good, notes
+    good = [r for r in (compare_row(x) for x in rows) if r is not None]
+    notes = ([f"{len(rows) - len(good)} row(s) of {COMPARE_JSON} lack a criterion, reduction or balanced accuracy"]
+             if len(good) < len(rows) else [])
+    dense = (payload.get("dense") or {}).get("test", {}).get("balanced_accuracy")
+    return {"rows": good, "dense_balanced_accuracy": dense, "complete": payload.get("complete", True)}, notes
+
+
+def _compare_only_manifest(run_dir: Path) -> Manifest | None:
+    """A bake-off directory (compare.json, no build manifest) still gets a report: its bake-off section."""
+    path = run_dir / COMPARE_JSON
+    if not path.is_file():
+        return None
+    try:
+        payload = read_json(path)
+    except ValueError:
+        return None
+    payload = payload if isinstance(payload, dict) else {}
+    return Manifest(run_id=run_dir.name, config=payload.get("config") or {}, versions={},
+                    data={"name": payload.get("data"), "class_names": payload.get("class_names") or []})
 
 
 def load_run(run_dir: str | Path) -> RunView:
@@ -65,7 +98,8 @@ def load_run(run_dir: str | Path) -> RunView:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EdgepruneError(f"run directory {run_dir} does not exist", "pass a directory written by 'edgeprune build'")
-    manifest = load_manifest(run_dir)
+    manifest = _compare_only_manifest(run_dir) if not (run_dir / MANIFEST).is_file() else None
+    manifest = manifest or load_manifest(run_dir)
     # summaries of stages that finished; a failed/running stage's partial state is not shown
     results = {s.name: s.summary for s in manifest.stages if s.finished_ok}
     compare, notes = _load_compare(run_dir)

@@ -97,7 +97,8 @@ def sensitivity_heatmap(artifacts: list[str], classes: list[str], deltas_pp: np.
     limit = max(1.0, float(np.nanmax(np.abs(deltas_pp))) if deltas_pp.size else 1.0)
     im = ax.imshow(deltas_pp, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     for (r, c), v in np.ndenumerate(deltas_pp):
-        ax.text(c, r, f"{v:+.1f}{'*' if significant[r, c] else ''}", ha="center", va="center", fontsize=7)
+        ax.text(c, r, f"{v:+.1f}{'*' if significant[r, c] else ''}", ha="center", va="center", fontsize=7,
+                color="white" if abs(v) > 0.6 * limit else "black")
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(artifacts)), artifacts, fontsize=8)
     fig.colorbar(im, ax=ax, label="sensitivity change (pp)", shrink=0.9)
@@ -146,16 +147,21 @@ def training_curve(phases: list[tuple[str, list[dict[str, float]]]]) -> str:
     return to_data_uri(fig)
 
 
-def bakeoff(series: dict[str, list[tuple[float, float, float, int]]]) -> str:
-    """Criteria bake-off: mean +- std balanced accuracy (over seeds) vs FLOPs reduction, one line per criterion."""
+def bakeoff(series: dict[str, list[tuple[float, float, float, int]]], kind: str = "flops",
+            dense: float | None = None) -> str:
+    """Criteria bake-off: mean +- std balanced accuracy (over seeds) vs the budget, one line per criterion."""
     fig = _figure(5.6, 3.4)
     ax = fig.add_subplot()
+    n = len(series)
     for i, (criterion, pts) in enumerate(sorted(series.items())):
         pts = sorted(pts)
-        ax.errorbar([100 * p[0] for p in pts], [100 * p[1] for p in pts], yerr=[100 * p[2] for p in pts],
+        dodge = 0.35 * (i - (n - 1) / 2)  # side by side at the same budget, so error bars stay readable
+        ax.errorbar([100 * p[0] + dodge for p in pts], [100 * p[1] for p in pts], yerr=[100 * p[2] for p in pts],
                     marker="o", markersize=4, capsize=3, color=COLORS[i % len(COLORS)], label=criterion)
-    ax.set_xlabel("FLOPs (MACs) reduction (%)")
+    if dense is not None:
+        ax.axhline(100 * dense, color="grey", linestyle="--", linewidth=0.8, label="dense")
+    ax.set_xlabel(f"{'MACs' if kind == 'flops' else kind} reduction (%)")
     ax.set_ylabel("balanced accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return to_data_uri(fig)

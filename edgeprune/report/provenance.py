@@ -63,7 +63,8 @@ def data_overview(run: RunView, sid: str) -> str:
             for i, name in enumerate(run.class_names)]
     pre = m.preprocessing
     facts = (f"<p><b>{esc(d.get('name'))}</b> ({esc(d.get('source'))}): "
-             f"{esc(d.get('sizes', {}))}. {esc(d.get('split_note', ''))}</p>"
+             f"{esc(' · '.join(f'{k} {v}' for k, v in d.get('sizes', {}).items()))} images. "
+             f"{esc(d.get('split_note', ''))}</p>"
              f"<p>model <b>{esc(m.config.get('model', {}).get('name'))}</b>, input "
              f"{esc(pre.get('input_size'))} {esc(pre.get('layout', ''))} {esc(pre.get('channel_order', ''))}, "
              f"mean {esc(pre.get('mean'))}, std {esc(pre.get('std'))}</p>")

@@ -135,11 +135,12 @@ def devices(run: RunView, sid: str) -> str:
 
 def bakeoff(run: RunView, sid: str) -> str:
     title = "Criteria bake-off"
-    if not run.compare:
-        return not_run(sid, title, "this run was not a 'compare' (no compare.json)")
+    if not run.compare or not run.compare["rows"]:
+        why = "this run was not a 'compare' (no compare.json)" if not run.compare else "compare.json has no usable row"
+        return not_run(sid, title, why + "".join(f"; {n}" for n in run.notes))
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
-    for r in run.compare:
-        groups.setdefault((str(r["criterion"]), float(r["flops_reduction"])), []).append(r)
+    for r in run.compare["rows"]:
+        groups.setdefault((str(r["criterion"]), float(r["reduction"])), []).append(r)
     series: dict[str, list[tuple[float, float, float, int]]] = {}
     rows = []
     for (crit, red), rs in sorted(groups.items()):
@@ -149,7 +150,11 @@ def bakeoff(run: RunView, sid: str) -> str:
         series.setdefault(crit, []).append((red, float(acc.mean()), std, len(acc)))
         rows.append([crit, pct(red, 0), len(acc), f"{100 * acc.mean():.1f} ± {100 * std:.1f}",
                      f"{100 * np.mean(f1):.1f}" if f1 else "–"])
-    body = img(plots.bakeoff(series), "criteria bake-off: balanced accuracy vs FLOPs reduction")
-    body += table(["criterion", "FLOPs reduction", "seeds", "balanced acc. (%) mean ± std", "macro-F1 (%)"], rows,
+    kind = str(run.compare["rows"][0].get("budget") or "flops")
+    dense = run.compare.get("dense_balanced_accuracy")
+    body = img(plots.bakeoff(series, kind, dense), "criteria bake-off: balanced accuracy vs budget")
+    body += table(["criterion", f"{kind} reduction", "seeds", "balanced acc. (%) mean ± std", "macro-F1 (%)"], rows,
                   numeric=(1, 2, 3, 4))
+    if not run.compare.get("complete", True):
+        body += '<p class="muted">the bake-off is still running or was interrupted: rows so far</p>'
     return section(sid, title, body + "".join(f'<p class="muted">{esc(n)}</p>' for n in run.notes))

@@ -265,8 +265,12 @@ def test_registry_and_extra_hint(tmp_path):
     class NeedsMissing(Onnx2tfExporter):
         requires = {"edgeprune_no_such_module": "tf"}
 
-    with pytest.raises(MissingExtraError, match=r"edgeprune\[tf\]"):
-        NeedsMissing().export(request(outlier_case(), "fp32", tmp_path, "m"))
+    class NoTensorFlow(Onnx2tfExporter):  # the worker's modules are looked up, not imported, in this process
+        WORKER_MODULES = ("edgeprune_no_such_tf",)
+
+    for exporter in (NeedsMissing(), NoTensorFlow()):
+        with pytest.raises(MissingExtraError, match=r"edgeprune\[tf\]"):
+            exporter.export(request(outlier_case(), "fp32", tmp_path, "m"))
     assert list(tmp_path.iterdir()) == []
 
 

@@ -164,3 +164,17 @@ def test_module_names_from_litert_tensor_names():
             "torch.nn.modules.conv.Conv2d_0;1")  # fmt: skip
     assert modules_in_tensor_name(name, net) == ["conv_a.1", "body.0"]
     assert modules_in_tensor_name("serving_default_output_0_output", net) == []
+
+
+def test_int16_rung_without_tf_uses_ai_edge_quantizer(failing, monkeypatch):
+    """Without [tf] the 16-bit rung falls back to AI Edge Quantizer on the litert-torch float model."""
+    from edgeprune.pipeline import repair
+
+    monkeypatch.setattr(repair, "_installed", lambda module: module not in ("onnx2tf", "tensorflow"))
+    out, arts = failing
+    attempts = repair_int8(inputs(out), arts["litert-torch"], evaluate, rungs=("int16-activations",))
+    _check_attempts(attempts, out)
+    assert [a["status"] for a in attempts] == ["passed"], attempts[0].get("gate")
+    rec = attempts[0]["artifact"]
+    assert attempts[0]["config"]["backend"] == "litert-torch" and rec["quantization"] == "int16x8"
+    assert rec["inputs"][0]["dtype"] == "int16" and rec["inputs"][0]["quant_scale"] > 0

@@ -155,14 +155,19 @@ def test_sigint_during_from_export_then_rerun(killed_then_resumed: dict[str, Any
     assert proc.wait(timeout=LIMIT_S) == 130
     assert "rerun the same command to resume" in (base / "third.log").read_text()
     status = _status(run)
-    # --from export: the earlier stages were reused, export was rerun and is recorded as interrupted
-    assert [status[s] for s in STAGES[:4]] == ["skipped", "skipped", "skipped", "failed"]
     manifest = load_manifest(run)
-    assert "interrupted" in (manifest.stage("export").error or "")
+    # --from export: the earlier stages were reused, export was rerun and interrupted. Usually the interrupt
+    # lands inside the conversion (export 'failed'); if Python swallowed it there (a gc callback), the runner
+    # keeps the finished stage and stops right after it. Either way nothing unrecorded is left behind.
+    assert [status[s] for s in STAGES[:3]] == ["skipped"] * 3
     assert manifest.invocations[-1].status == "interrupted"
+    if status["export"] == "failed":
+        assert "interrupted" in (manifest.stage("export").error or "")
+        assert not any(rel.startswith("artifacts/") for rel in _visible_outputs(run))
+    else:
+        assert status["export"] == "done" and manifest.invocations[-1].ran == ["export"]
     assert _temp_entries(run) == []
-    _assert_all_recorded(run)  # the half-done export's files were removed, the stale ones too
-    assert not any(rel.startswith("artifacts/") for rel in _visible_outputs(run))
+    _assert_all_recorded(run)
     # the same command again (in-process, to spare a cold start): resumes from export
     cfg = load_config(killed_then_resumed["toml"])
     outcome = run_build(cfg, run, from_stage="export", console=Console(quiet=True))
@@ -195,3 +200,48 @@ def test_a_second_build_on_the_same_run_dir_is_refused(tiny_run_dir: Path, tmp_p
     with run_dir_lock(tiny_run_dir):
         with pytest.raises(EdgepruneError, match="another edgeprune process"):
             run_build(tiny_config(tmp_path), tiny_run_dir, console=Console(quiet=True))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_swallowed_ctrl_c_is_delivered_again() -> None:
+    """Python drops a KeyboardInterrupt raised inside __del__ / gc callbacks; the runner's guard re-sends it."""
+    import time
+
+    from edgeprune.pipeline.manifest import InterruptGuard
+
+    class Swallower:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(50):  # the KeyboardInterrupt is raised in here and only printed
+                time.sleep(0.001)
+
+    with InterruptGuard() as guard:
+        obj = Swallower()
+        del obj
+        assert guard.pending
+        with pytest.raises(KeyboardInterrupt):
+            time.sleep(5)  # re-delivered within 0.5 s
+        guard.seen()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sweeps_remove_only_temp_files_and_the_unfinished_stages_new_files(tiny_run_dir: Path, tmp_path: Path) -> None:
+    from edgeprune.pipeline.manifest import interrupted_since, now, sweep_temp_files, sweep_unrecorded
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run_dir, run)  # copies keep their (older) modification times
+    manifest = load_manifest(run)
+    assert interrupted_since(manifest) is None
+    export = manifest.stage("export")
+    export.status, export.started, export.outputs = "running", now(), {}
+    fresh, older = run / "artifacts/pruned_tflite_fp32.tflite", run / "artifacts/dense_tflite_fp32.tflite"
+    os.utime(fresh)  # written by the interrupted export
+    past = time.time() - 3600
+    os.utime(older, (past, past))  # from before it: not the interrupted stage's doing, kept
+    (run / "models/.dense.pt.x1.part").write_bytes(b"half")
+    (run / "artifacts/.pruned_tflite_int8.x2.export").mkdir()
+    assert sorted(sweep_temp_files(run)) == ["artifacts/.pruned_tflite_int8.x2.export", "models/.dense.pt.x1.part"]
+    assert (run / ".edgeprune.lock").exists() or not (tiny_run_dir / ".edgeprune.lock").exists()
+    removed = sweep_unrecorded(run, manifest, interrupted_since(manifest))
+    assert removed == ["artifacts/pruned_tflite_fp32.tflite"]
+    assert older.is_file() and (run / "models/dense.pt").is_file()

@@ -25,17 +25,19 @@ def chromium_binary() -> str | None:
 
 
 class Browser:
-    def __init__(self, binary: str, profile: Path, net_log: Path, timeout: float = 60.0) -> None:
+    def __init__(self, binary: str, profile: Path, net_log: Path, timeout: float = 60.0,
+                 stderr: Any = subprocess.DEVNULL) -> None:
         cmd_r, self._cmd_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
 
-        def wire() -> None:  # in the child: the pipes become fds 3 and 4, as Chromium expects
-            os.dup2(cmd_r, 3)
-            os.dup2(resp_w, 4)
+        def wire() -> None:  # in the child: the pipes become fds 3 and 4 (inheritable), as Chromium expects
+            a, b = os.dup(cmd_r), os.dup(resp_w)  # copies first: the pipes may themselves sit on 3 or 4
+            os.dup2(a, 3)
+            os.dup2(b, 4)
 
         self.proc = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={profile}", f"--log-net-log={net_log}", "--remote-debugging-pipe",
-             "about:blank"], preexec_fn=wire, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "about:blank"], preexec_fn=wire, close_fds=False, stdout=subprocess.DEVNULL, stderr=stderr)
         os.close(cmd_r)
         os.close(resp_w)
         self.timeout = timeout

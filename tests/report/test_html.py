@@ -120,17 +120,42 @@ def test_gate_failures_are_red_and_missing_data_is_not_run(tiny_run_dir: Path, t
     assert "no artifact was exported" in page.sections["summary"].text
 
 
-def test_compare_json_adds_the_bakeoff_plot(tiny_run_dir: Path, tmp_path: Path) -> None:
-    run = _copy_manifest(tiny_run_dir, tmp_path / "compare")
-    rows = [{"criterion": c, "flops_reduction": r, "seed": s, "balanced_accuracy": acc, "macro_f1": acc - 0.1}
+def _bakeoff_rows() -> list[dict[str, Any]]:
+    """Rows as `edgeprune compare` writes them (metrics under 'test')."""
+    return [{"criterion": c, "target_reduction": r, "budget": "flops", "seed": s,
+             "test": {"balanced_accuracy": acc, "macro_f1": acc - 0.1}}
             for c, base in (("l1", 0.85), ("taylor", 0.80)) for r in (0.3, 0.5)
             for s, acc in ((0, base - 0.05 - r / 10), (1, base + 0.05 - r / 10))]
-    (run / "compare.json").write_text(json.dumps({"rows": rows}))
+
+
+def test_compare_json_adds_the_bakeoff_plot(tiny_run_dir: Path, tmp_path: Path) -> None:
+    run = _copy_manifest(tiny_run_dir, tmp_path / "compare")
+    payload = {"rows": _bakeoff_rows(), "dense": {"test": {"balanced_accuracy": 0.9}}, "complete": True}
+    (run / "compare.json").write_text(json.dumps(payload))
     page = parse(write_html_report([run], run / "out.html").read_text())
     bake = page.sections["bakeoff"]
     assert len(bake.images) == 1 and "not run" not in bake.text
     assert "82.0 ± 7.1" in bake.text  # l1 at 30%: seeds 0.77 and 0.87
-    assert "taylor" in bake.text
+    assert "taylor" in bake.text and "75.0 ± 7.1" in bake.text  # taylor at 50%: 0.70 and 0.80
+    # a bake-off directory without a build manifest still gets a report (only its bake-off section)
+    only = tmp_path / "bakeoff-dir"
+    only.mkdir()
+    (only / "compare.json").write_text(json.dumps({**payload, "complete": False}))
+    page = parse(write_html_report([only], only / "report.html").read_text())
+    assert len(page.sections["bakeoff"].images) == 1 and "still running" in page.sections["bakeoff"].text
+    assert "not run" in page.sections["channels"].text
+
+
+def test_flat_compare_rows_are_understood_too() -> None:
+    from edgeprune.report.collect import compare_row
+
+    flat = compare_row({"criterion": "l1", "flops_reduction": 0.5, "seed": 0, "balanced_accuracy": 0.8,
+                        "macro_f1": 0.7})
+    nested = compare_row(_bakeoff_rows()[0])
+    assert flat == {"criterion": "l1", "seed": 0, "budget": "flops", "reduction": 0.5, "balanced_accuracy": 0.8,
+                    "macro_f1": 0.7}
+    assert nested is not None and nested["reduction"] == 0.3 and nested["balanced_accuracy"] == pytest.approx(0.77)
+    assert compare_row({"criterion": "l1"}) is None
 
 
 def test_report_command_combines_runs_into_one_pareto(tiny_run_dir: Path, tmp_path: Path) -> None:
