@@ -19,9 +19,10 @@ class MissingExtraError(EdgepruneError):
     """An optional dependency is not installed."""
 
     def __init__(self, module: str, extra: str) -> None:
-        how = ("make install-tf (bash scripts/install_tf_extra.sh: onnx2tf must be installed with --no-deps)"
+        how = ("make install-tf (scripts/install_tf_extra.sh: onnx2tf must be installed with --no-deps)"
                if extra == "tf" else f"pip install -c constraints.txt 'edgeprune[{extra}]'")
-        super().__init__(f"the optional dependency '{module}' is not installed", f"install it with: {how}")
+        super().__init__(f"the optional dependency '{module}' is not installed",
+                         f"install edgeprune[{extra}] with: {how}")
         self.extra = extra
 
 

@@ -92,8 +92,10 @@ def print_summary(rows: list[dict[str, Any]], run_dir: Path) -> None:
                       _fmt(r.get("balanced_accuracy")), _fmt(r.get("top1_agreement")), gate)
     console.print(table)
     for r in rows:
-        for reason in r.get("gate_reasons", []):
-            console.print(f"[red]{r['name']}[/red]: {reason}")
+        reasons = [x for x in r.get("gate_reasons", []) if r.get("gate_passed") is False]
+        if reasons:
+            more = f" (+{len(reasons) - 1} more in report.html)" if len(reasons) > 1 else ""
+            console.print(f"[red]{r['name']}[/red] rejected: {reasons[0]}{more}", soft_wrap=True)
 
 
 def print_next_steps(run_dir: Path) -> None:
