@@ -18,6 +18,10 @@ def pct(stat: dict[str, float]) -> str:
 def main() -> None:
     for path in sorted(ROOT.glob("*/compare.json")):
         payload = json.loads(path.read_text())
+        if payload.get("table"):
+            from edgeprune.pipeline.compare import plot
+
+            plot(payload, path.with_name("compare.png"))  # also for partial runs
         seeds = len(payload["spec"]["seeds"])
         dense = payload["dense"]["test"]
         state = "complete" if payload.get("complete") else f"PARTIAL ({len(payload['rows'])} runs)"

@@ -14,8 +14,9 @@ from rich.table import Table
 
 from edgeprune.errors import EdgepruneError
 
-console = Console()
-err_console = Console(stderr=True)
+# piped output (CI logs) gets a wide table instead of rich's 80-column default
+console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USER_ERROR = 2
