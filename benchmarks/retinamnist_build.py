@@ -31,17 +31,25 @@ def main() -> None:
     ap.add_argument("--finetune-epochs", type=int, default=10)
     ap.add_argument("--out", default=str(REPO / "benchmarks/runs/retinamnist"))
     ap.add_argument("--demo", action="store_true", help="also time `edgeprune build` on the embedded default")
+    ap.add_argument("--existing", default=None, help="summarise this finished run directory instead of building")
     a = ap.parse_args()
+    if a.existing:
+        a.out = a.existing
     result: dict = {"command": ["edgeprune", "build", "--data", a.data, "--model", a.model, "--epochs", str(a.epochs),
                                 "--finetune-epochs", str(a.finetune_epochs), "--flops-reduction", "0.5",
                                 "--out", a.out, "--no-gate"]}
     if a.demo:
         result["demo_wall_seconds"] = round(build(["--out", str(REPO / "benchmarks/runs/demo"), "--force", "--no-gate"]), 1)
-    result["wall_seconds"] = round(build(result["command"][2:] + ["--force"]), 1)
+    if a.existing:
+        manifest = json.loads((Path(a.out) / "manifest.json").read_text())
+        result["command"] = manifest["command"]
+        result["stage_seconds"] = {s["name"]: s["seconds"] for s in manifest["stages"]}
+    else:
+        result["wall_seconds"] = round(build(result["command"][2:] + ["--force"]), 1)
     report = json.loads((Path(a.out) / "report.json").read_text())
     rows = []
     for r in report["artifacts"]:
-        if r["precision"] not in ("fp32", "int8"):
+        if r["precision"] not in ("fp32", "int8") or r["format"] != "tflite":
             continue
         rows.append({"artifact": r["name"], "quantization": r["quantization"], "size_kb": round(r["size_bytes"] / 1024, 1),
                      "macs_m": round(r["macs"] / 1e6, 2), "p50_ms": r["latency_p50_ms"], "peak_rss_mb": r["peak_rss_mb"],

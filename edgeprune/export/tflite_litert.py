@@ -114,8 +114,12 @@ def _export_for_calibration(module: Any, example: Any, calib: Any) -> tuple[Any,
     return torch.export.export(module, (example,)).module(), 1
 
 
-def _convert_int8(module: Any, example: Any, calib: Any) -> bytes:
-    """PT2E static int8: prepare, calibrate on ``calib``, convert (weights kept unfolded), then lower."""
+def _convert_int8(module: Any, example: Any, calib: Any, quantizer: Any = None) -> bytes:
+    """PT2E static int8: prepare, calibrate on ``calib``, convert (weights kept unfolded), then lower.
+
+    ``quantizer`` defaults to per-channel symmetric int8 everywhere (the repair ladder passes one that keeps
+    chosen modules in float).
+    """
     import litert_torch
     import torch
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
@@ -123,7 +127,8 @@ def _convert_int8(module: Any, example: Any, calib: Any) -> bytes:
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    if quantizer is None:
+        quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     graph, chunk = _export_for_calibration(module, example, calib)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():

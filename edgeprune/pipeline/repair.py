@@ -460,15 +460,10 @@ class _PT2EFloatLayersExporter(LiteRTTorchExporter):
         return meta
 
     def _export(self, req: ExportRequest, tmp_path: Path) -> None:
-        import litert_torch
-        import torch
         from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
-        from litert_torch.quantize.quant_config import QuantConfig
-        from torchao.quantization.pt2e import move_exported_model_to_eval
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
         from edgeprune.export.tflite_litert import (
-            _export_for_calibration,
+            _convert_int8,
             _layout_wrap,
             _quiet_converter,
             resolve_io_dtype,
@@ -479,18 +474,8 @@ class _PT2EFloatLayersExporter(LiteRTTorchExporter):
         quantizer = _skip_modules_quantizer(PT2EQuantizer, self.float_modules)
         quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
         with _quiet_converter():
-            graph, chunk = _export_for_calibration(module, example, calib)
-            prepared = prepare_pt2e(graph, quantizer)
-            with torch.no_grad():
-                for i in range(0, len(calib), chunk):
-                    prepared(calib[i : i + chunk])
-            quantized = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False))
-            for sub in quantized.modules():
-                sub.training = False
-            data = litert_torch.convert(
-                quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)
-            )
-        tmp_path.write_bytes(set_tflite_io_dtype(data.model_content(), resolve_io_dtype(self, req)))
+            data = _convert_int8(module, example, calib, quantizer)
+        tmp_path.write_bytes(set_tflite_io_dtype(data, resolve_io_dtype(self, req)))
 
 
 def _skip_modules_quantizer(base: type, skip: tuple[str, ...]) -> Any:
