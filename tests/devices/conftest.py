@@ -93,17 +93,10 @@ def tiny_net():  # noqa: ANN201 - a torch module
     """A tiny CNN (conv -> relu -> global mean -> linear, 3 classes) on 16x16 RGB inputs."""
     torch = pytest.importorskip("torch")
 
-    class Tiny(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-            self.head = torch.nn.Linear(8, 3)
-
-        def forward(self, x):  # type: ignore[no-untyped-def]
-            return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+    from tests._nets import TinyConvNet
 
     torch.manual_seed(0)
-    return Tiny().eval()
+    return TinyConvNet().eval()
 
 
 def export_tiny(net, out_dir: Path, precision: str) -> Path:  # noqa: ANN001

@@ -30,6 +30,7 @@ from edgeprune.export.tflite_inspect import inspect_tflite
 from edgeprune.export.tflite_metadata import read_tflite_metadata
 from edgeprune.export.tflite_onnx2tf import SAMPLE_FILE, Onnx2tfExporter, _run_worker, _write_sample_file
 from edgeprune.runtimes import open_session
+from tests.export._stripes import stripes
 
 HAVE_TF = all(importlib.util.find_spec(m) is not None for m in ("onnx2tf", "tensorflow", "onnx"))
 TF_HINT = (
@@ -54,17 +55,7 @@ class OutlierNet(nn.Module):
 
 
 def synthetic(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """3 classes: horizontal stripes, vertical stripes, a centred blob; random colour, contrast and noise."""
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 3, (n,), generator=gen)
-    r = torch.arange(SIZE, dtype=torch.float32)
-    h = ((r // 2) % 2).view(SIZE, 1).expand(SIZE, SIZE)
-    blob = (((r - SIZE / 2).view(-1, 1) ** 2 + (r - SIZE / 2).view(1, -1) ** 2) < (SIZE / 4) ** 2).float()
-    pattern = torch.stack([h, h.t(), blob])[y]
-    colour = torch.rand(n, 3, 1, 1, generator=gen) * 0.8 + 0.2
-    amp = torch.rand(n, 1, 1, 1, generator=gen) * 0.7 + 0.3
-    x = 0.5 + amp * colour * (pattern[:, None] - 0.5) + 0.15 * torch.randn(n, 3, SIZE, SIZE, generator=gen)
-    return ((x.clamp(0, 1) - 0.5) / 0.5).float(), y
+    return stripes(n, torch.Generator().manual_seed(seed), SIZE)
 
 
 @functools.lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ from torch import nn
 from edgeprune.export import EXPORTERS, ArtifactRecord, ExportRequest, export_targets
 from edgeprune.runtimes import open_session
 from edgeprune.runtimes.coreml import reference_models
+from tests.export._stripes import stripes
 
 SIZE = 16
 LABELS = ["h", "v", "dot"]
@@ -58,17 +59,7 @@ class MatrixNet(nn.Module):
 
 
 def synthetic(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """3 classes: horizontal stripes, vertical stripes, a centred blob; random colour, contrast and noise."""
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 3, (n,), generator=gen)
-    r = torch.arange(SIZE, dtype=torch.float32)
-    h = ((r // 2) % 2).view(SIZE, 1).expand(SIZE, SIZE)
-    blob = (((r - SIZE / 2).view(-1, 1) ** 2 + (r - SIZE / 2).view(1, -1) ** 2) < (SIZE / 4) ** 2).float()
-    patterns = torch.stack([h, h.t(), blob])[y]
-    colour = torch.rand(n, 3, 1, 1, generator=gen) * 0.8 + 0.2
-    amp = torch.rand(n, 1, 1, 1, generator=gen) * 0.7 + 0.3
-    x = 0.5 + amp * colour * (patterns[:, None] - 0.5) + 0.15 * torch.randn(n, 3, SIZE, SIZE, generator=gen)
-    return ((x.clamp(0, 1) - 0.5) / 0.5).float(), y
+    return stripes(n, torch.Generator().manual_seed(seed), SIZE)
 
 
 @cache

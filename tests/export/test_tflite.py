@@ -18,6 +18,7 @@ from edgeprune.export.tflite_metadata import embed_tflite_metadata, read_tflite_
 from edgeprune.fsutil import sha256_file
 from edgeprune.runtimes import dequantize, open_session, quantize
 from edgeprune.schemas import TensorInfo
+from tests.export._stripes import stripes
 
 SIZE = 16
 PRECISIONS = LiteRTTorchExporter.precisions
@@ -44,16 +45,7 @@ class TinyNet(nn.Module):
 
 
 def synthetic(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """3 classes: horizontal stripes, vertical stripes, a centred blob; random colour, contrast and noise."""
-    y = torch.randint(0, 3, (n,), generator=gen)
-    r = torch.arange(SIZE, dtype=torch.float32)
-    h = ((r // 2) % 2).view(SIZE, 1).expand(SIZE, SIZE)
-    blob = (((r - SIZE / 2).view(-1, 1) ** 2 + (r - SIZE / 2).view(1, -1) ** 2) < (SIZE / 4) ** 2).float()
-    patterns = torch.stack([h, h.t(), blob])[y]  # (n,H,W)
-    colour = torch.rand(n, 3, 1, 1, generator=gen) * 0.8 + 0.2
-    amp = torch.rand(n, 1, 1, 1, generator=gen) * 0.7 + 0.3
-    x = 0.5 + amp * colour * (patterns[:, None] - 0.5) + 0.15 * torch.randn(n, 3, SIZE, SIZE, generator=gen)
-    return ((x.clamp(0, 1) - 0.5) / 0.5).float(), y
+    return stripes(n, gen, SIZE)
 
 
 def parity_inputs(n: int = 64, seed: int = 2) -> np.ndarray:

@@ -27,14 +27,7 @@ def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch = pytest.importorskip("torch")
     litert_torch = pytest.importorskip("litert_torch")
 
-    class TinyConvNet(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-            self.head = torch.nn.Linear(8, 3)
-
-        def forward(self, x):  # type: ignore[no-untyped-def]
-            return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+    from tests._nets import TinyConvNet
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("host") / "tiny.tflite"
