@@ -169,6 +169,14 @@ def plot(payload: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+RESULT_SECTIONS = ("seed", "model", "data", "train", "prune", "finetune")
+
+
+def _result_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The config sections a bake-off row depends on; export/verify/profile settings never change a row."""
+    return {key: config.get(key) for key in RESULT_SECTIONS}
+
+
 def run_compare(cfg: BuildConfig, spec: CompareSpec, out_dir: Path, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the bake-off into ``out_dir``; returns the compare.json payload."""
     from edgeprune.prune.criteria import CRITERIA
@@ -179,8 +187,8 @@ def run_compare(cfg: BuildConfig, spec: CompareSpec, out_dir: Path, console: Con
     ctx = BuildContext(cfg=cfg, run_dir=out_dir, console=console or Console())
     path = out_dir / COMPARE_JSON
     previous = read_json(path) if path.is_file() else {}
-    done = {(r["criterion"], r["target_reduction"], r["seed"]): r for r in previous.get("rows", [])
-            if previous.get("config") == cfg.model_dump(mode="json")}
+    same = _result_settings(previous.get("config") or {}) == _result_settings(cfg.model_dump(mode="json"))
+    done = {(r["criterion"], r["target_reduction"], r["seed"]): r for r in previous.get("rows", []) if same}
     dense, dense_info = _dense(ctx)
     payload: dict[str, Any] = {
         "schema_version": 1, "model": cfg.model.name, "data": ctx.data.info["name"],

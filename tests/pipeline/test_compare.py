@@ -39,6 +39,18 @@ def test_compare_writes_table_plot_and_resumes(tmp_path: Path) -> None:
     again = runner.invoke(app, [*ARGS, "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert json.loads((out / "compare.json").read_text())["rows"] == rows
+    # a settings change that cannot alter a row (export/verify/profile) keeps the finished rows ...
+    payload = json.loads((out / "compare.json").read_text())
+    payload["config"]["export"]["precisions"] = ["fp32"]
+    (out / "compare.json").write_text(json.dumps(payload))
+    assert runner.invoke(app, [*ARGS, "--out", str(out)]).exit_code == 0
+    assert json.loads((out / "compare.json").read_text())["rows"] == rows
+    # ... while one that can (the recovery schedule) recomputes them
+    payload["config"]["finetune"]["epochs"] = 7
+    (out / "compare.json").write_text(json.dumps(payload))
+    assert runner.invoke(app, [*ARGS, "--out", str(out)]).exit_code == 0
+    rerun = json.loads((out / "compare.json").read_text())["rows"]
+    assert len(rerun) == len(rows) and [r["seconds"] for r in rerun] != [r["seconds"] for r in rows]
 
 
 def test_unknown_criterion_fails_before_training(tmp_path: Path) -> None:
