@@ -85,6 +85,16 @@ class Device(ABC):
         """Time ``model_path``; one Measurement per configuration in ``spec``."""
 
 
+def check_cpu_bench_request(model_path: Path, spec: BenchSpec, where: str) -> Path:
+    """The model file exists and the spec asks only for CPU delegates; ``where`` e.g. 'over ssh'."""
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise EdgepruneError(f"model file not found: {model_path}", "pass the path of an exported .tflite file")
+    if spec.delegate not in ("xnnpack", "none"):
+        raise EdgepruneError(f"delegate '{spec.delegate}' is not available {where}", "use xnnpack or none")
+    return model_path
+
+
 DEVICES: Registry[type[Device]] = Registry("device")
 
 

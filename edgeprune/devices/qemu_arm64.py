@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.devices.base import BenchSpec, Device, register_device, split_options
+from edgeprune.devices.base import BenchSpec, Device, check_cpu_bench_request, register_device, split_options
 from edgeprune.devices.host import BENCH_SCRIPT, _parse_result, _stderr_tail
 from edgeprune.devices.qemu_setup import DEFAULT_CPU, QemuEnv, require_env
 from edgeprune.devices.ssh import measurement_from_bench
@@ -165,11 +165,7 @@ class QemuArm64Device(Device):
 
     def benchmark(self, model_path: Path, spec: BenchSpec, artifact_name: str,
                   artifact_sha256: str) -> list[Measurement]:  # fmt: skip
-        model_path = Path(model_path)
-        if not model_path.is_file():
-            raise EdgepruneError(f"model file not found: {model_path}", "pass the path of an exported .tflite file")
-        if spec.delegate not in ("xnnpack", "none"):
-            raise EdgepruneError(f"delegate '{spec.delegate}' does not exist on qemu-arm64", "use xnnpack or none")
+        model_path = check_cpu_bench_request(model_path, spec, "on qemu-arm64")
         env, device = self.env(), self.fingerprint()
         runs, warmup = min(spec.runs, self.max_runs), min(spec.warmup, 1)
         out = []

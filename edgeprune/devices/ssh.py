@@ -20,7 +20,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from edgeprune.devices.base import BenchSpec, Device, option_bool, register_device, split_options
+from edgeprune.devices.base import (
+    BenchSpec,
+    Device,
+    check_cpu_bench_request,
+    option_bool,
+    register_device,
+    split_options,
+)
 from edgeprune.devices.host import BENCH_SCRIPT, _parse_result
 from edgeprune.errors import EdgepruneError
 from edgeprune.profile.stats import latency_stats
@@ -175,11 +182,7 @@ class SshDevice(Device):
 
     def benchmark(self, model_path: Path, spec: BenchSpec, artifact_name: str,
                   artifact_sha256: str) -> list[Measurement]:  # fmt: skip
-        model_path = Path(model_path)
-        if not model_path.is_file():
-            raise EdgepruneError(f"model file not found: {model_path}", "pass the path of an exported .tflite file")
-        if spec.delegate not in ("xnnpack", "none"):
-            raise EdgepruneError(f"delegate '{spec.delegate}' is not available over ssh", "use xnnpack or none")
+        model_path = check_cpu_bench_request(model_path, spec, "over ssh")
         device = self.fingerprint()
         work = self.ssh(["mktemp", "-d", "/tmp/edgeprune.XXXXXXXX"], "creating a work directory").stdout.strip()
         if not re.fullmatch(r"/tmp/edgeprune\.[\w]+", work):

@@ -7,7 +7,7 @@ artifact's layout or I/O dtype, so verification and profiling code never special
 from __future__ import annotations
 
 import importlib.metadata
-from abc import ABC, abstractmethod
+from abc import ABC
 from pathlib import Path
 from typing import ClassVar
 
@@ -51,14 +51,29 @@ class Session(ABC):
 
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
+    layout: str  # the artifact's input layout: "NCHW", "NHWC" or "" (decide from the shape)
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         self.path = Path(path)
         self.threads = threads
 
-    @abstractmethod
+    dynamic_batch: bool = False  # set when the loaded artifact accepts any batch size
+
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Logits for a batch of normalised float32 NCHW images."""
+        """Logits for a batch of normalised float32 NCHW images (one image at a time for batch-1 artifacts)."""
+        x = self.to_model_layout(self.check_batch(x), self.layout)
+        n, model_batch = x.shape[0], int(self.inputs[0].shape[0])
+        if self.dynamic_batch or n == model_batch:
+            return self._invoke(x)
+        if model_batch != 1:
+            raise EdgepruneError(
+                f"batch of {n} does not fit the model's fixed batch of {model_batch}", "pass batches of that size"
+            )
+        return np.concatenate([self._invoke(x[i : i + 1]) for i in range(n)], axis=0)
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        """Logits for a batch already in the artifact's layout and batch size."""
+        raise NotImplementedError(f"{type(self).__name__} overrides run() or must implement _invoke()")
 
     @classmethod
     def runtime_id(cls) -> str:

@@ -56,15 +56,3 @@ class LiteRTSession(Session):
             if self.outputs[0].dtype in QUANTIZED_DTYPES
             else out.astype(np.float32)
         )
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        x = self.to_model_layout(self.check_batch(x), self.layout)
-        n, model_batch = x.shape[0], int(self.inputs[0].shape[0])
-        if n == model_batch:
-            return self._invoke(x)
-        if model_batch != 1:
-            raise EdgepruneError(
-                f"batch of {n} does not fit the model's fixed batch of {model_batch}",
-                "pass batches of that size",
-            )
-        return np.concatenate([self._invoke(x[i : i + 1]) for i in range(n)], axis=0)

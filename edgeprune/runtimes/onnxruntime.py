@@ -48,19 +48,8 @@ class OnnxRuntimeSession(Session):
         self._in_name = feeds[0].name
         self._in_dtype = _NP_DTYPES.get(feeds[0].type, np.float32)
         self.layout = self.inputs[0].layout
+        self.dynamic_batch = int(self.inputs[0].shape[0]) == -1
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {self._in_name: x.astype(self._in_dtype, copy=False)})[0]
         return np.asarray(out, dtype=np.float32)
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        x = self.to_model_layout(self.check_batch(x), self.layout)
-        n, model_batch = x.shape[0], int(self.inputs[0].shape[0])
-        if model_batch in (-1, n):
-            return self._invoke(x)
-        if model_batch != 1:
-            raise EdgepruneError(
-                f"batch of {n} does not fit the model's fixed batch of {model_batch}",
-                "pass batches of that size",
-            )
-        return np.concatenate([self._invoke(x[i : i + 1]) for i in range(n)], axis=0)
