@@ -16,8 +16,8 @@ Layout: onnx2tf rewrites the graph channel-last, so the input is NHWC with no TR
 the ONNX layout with ``-kt`` and costs one TRANSPOSE. The record and the embedded metadata carry what the file
 really has.
 
-How it runs: the model goes to ONNX in this process (torch.onnx, TorchScript exporter, opset 17; a private
-helper), then a worker subprocess (started once, TensorFlow imported once, a timeout per job, logs captured
+How it runs: the model goes to ONNX in this process (the onnx target's
+``write_onnx``), then a worker subprocess (started once, TensorFlow imported once, a timeout per job, logs captured
 and shown on failure) runs onnx2tf offline: its working directory holds the
 ``calibration_image_sample_data_20x128x128x3_float32.npy`` file it would otherwise download, and the
 calibration set is ours (``-cind``: class-stratified, already normalised with the contract's mean/std, so the
@@ -42,7 +42,6 @@ import tempfile
 import threading
 import time
 import traceback
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ import numpy as np
 
 from edgeprune.errors import MissingExtraError
 from edgeprune.export.base import Exporter, ExportFailedError, ExportRequest, register_exporter
+from edgeprune.export.onnx_export import write_onnx
 from edgeprune.export.tflite_litert import LiteRTTorchExporter, _model_key, resolve_io_dtype
 from edgeprune.schemas import TensorInfo
 
@@ -102,22 +102,6 @@ def _remember(run: _Run) -> _Run:
         if not any(r.dir == old.dir for r in _RUNS):
             shutil.rmtree(old.dir, ignore_errors=True)
     return run
-
-
-def export_onnx(model: Any, example: Any, path: Path) -> None:
-    """Single-file ONNX (fixed batch 1, input named ``input``); a private twin of the onnx exporter.
-
-    The TorchScript exporter (opset 17) is ten times faster here; the torch.export one is the fallback.
-    """
-    import torch
-
-    kw = {"input_names": [INPUT_NAME], "output_names": ["logits"]}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17, **kw)
-        except Exception:  # noqa: BLE001 - any tracing failure: try the other exporter
-            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, **kw)
 
 
 def _variant(precision: str, io: str, float_nodes: tuple[str, ...]) -> str:
@@ -225,7 +209,7 @@ def _calib_array(req: ExportRequest) -> np.ndarray | None:
 
 def _onnx2tf_run(req: ExportRequest, key: str, calib: np.ndarray | None, int_io: str) -> _Run:
     work = _cache_dir()
-    export_onnx(req.model, req.example_input[:1].float(), work / "model.onnx")
+    write_onnx(req.model, req.example_input, work / "model.onnx")  # input named INPUT_NAME, batch 1
     job: dict[str, Any] = {"onnx2tf": {
         "onnx": str(work / "model.onnx"), "out": str(work / "out"), "input": INPUT_NAME,
         "nchw": req.io_layout == "NCHW", "calib": None, "int_io": int_io,
