@@ -300,7 +300,7 @@ def _write_bundle(root: Path, run_dir: Path, manifest: Manifest, contract: Prepr
                            "observed_run_to_run": observed, "runtime": _litert_id()}
         metrics[art.file] = entry
         if art is primary:
-            golden = [GoldenSample(input_file=i, image_file=p, label=int(labels[idx]),
+            golden = [GoldenSample(artifact=art.file, input_file=i, image_file=p, label=int(labels[idx]),
                                    expected_logits=[float(v) for v in logits[row]],
                                    expected_class=int(logits[row].argmax()), atol=atol)
                       for row, ((i, p), idx) in enumerate(zip(inputs, picks, strict=True))]

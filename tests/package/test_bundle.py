@@ -86,6 +86,7 @@ def test_golden_samples_are_real_stratified_test_images(bundle: BundleResult, bu
     contract = PreprocessContract.model_validate(m.preprocessing)
     shape = m.artifacts[0].inputs[0].shape
     for s in m.golden_samples:
+        assert s.artifact == m.artifacts[0].file  # the primary artifact's logits, named
         index = int(re.search(r"test(\d+)_", s.input_file).group(1))
         assert int(test.y[index]) == s.label
         x = np.load(bundle.dir / s.input_file, allow_pickle=False)

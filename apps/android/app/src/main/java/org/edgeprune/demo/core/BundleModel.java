@@ -68,11 +68,14 @@ public final class BundleModel {
         public final String inputFile;
         public final String imageFile;
         public final int label;
+        /** The artifact file the expected logits come from ("" in bundles older than this field). */
+        public final String artifact;
         public final double[] expectedLogits;
         public final int expectedClass;
         public final double atol;
 
         GoldenSample(Map<String, Object> m) {
+            artifact = Json.getString(m, "artifact", "");
             inputFile = Json.requireString(m, "input_file");
             imageFile = Json.getString(m, "image_file", "");
             label = (int) Json.getLong(m, "label", -1);
