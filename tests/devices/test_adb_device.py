@@ -246,7 +246,6 @@ def test_demo_app_that_never_finishes_times_out(adb_server: FakeAdbServer, files
         _device(adb_server, app="1", timeout="0.3").benchmark(model, BenchSpec(), "m", "0")
 
 
-
 def test_profile_cli_with_adb_device(adb_server: FakeAdbServer, files: tuple[Path, Path],
                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """`edgeprune profile model.tflite --device adb:SERIAL?port=…` through the real adb client."""

@@ -15,16 +15,9 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.models import MODELS, ModelEntry, create_model, model_spec_sha256, resolve_model
 from edgeprune.models import efficientnet_lite as effnet
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 NUM_CLASSES = 5
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models gain nothing from threads; on a shared machine spinning threads only cost time."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _torchvision_ok() -> bool:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn as nn
@@ -16,15 +14,6 @@ from edgeprune.prune.activation_stats import collect_conv_stats
 from edgeprune.prune.criteria import create_criterion
 from edgeprune.prune.criteria.beta_rank import BetaRankCriterion, beta_scores, minmax
 from edgeprune.prune.graph import ChannelGroup, build_graph, protected_modules, prunable_groups
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small tensors on a shared 2-core machine: one intra-op thread avoids oversubscription (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _batches(n: int, size: int = 16, seed: int = 0, channels: int = 3) -> list[tuple[torch.Tensor, torch.Tensor]]:

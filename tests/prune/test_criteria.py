@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -22,15 +21,6 @@ SCORED = [n for n, cls in CRITERIA.items() if cls.run is Criterion.run]
 MINE = ["l2", "bn-scale", "taylor", "fpgm", "random", "global-magnitude", "beta-rank"]
 MODELS_UNDER_TEST = ["test_tinycnn", "test_resblock", "test_dwsep", "resnet20", "mobilenetv2"]
 NUM_CLASSES = 3
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small tensors on a shared 2-core machine: one intra-op thread avoids oversubscription (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _size(name: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -16,15 +15,6 @@ from edgeprune.prune.engine import PruneSettings
 from edgeprune.prune.graph import build_graph, protected_modules, prunable_groups
 
 WIDTH = 48
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small tensors on a shared 2-core machine: one intra-op thread avoids oversubscription (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _cbr(cin: int, cout: int) -> list[nn.Module]:

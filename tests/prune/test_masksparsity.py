@@ -16,15 +16,6 @@ from edgeprune.prune.sparsity import BNScaleRegulariser, LastState
 from edgeprune.train.loop import TrainResult
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The test machine is shared: two OpenMP threads fighting for busy cores are ~40x slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tiny_train_fn(size: int, steps_per_epoch: int = 12, lr0: float = 0.2, calls: list | None = None):
     """SGD on random tensors, lr decaying to ~0 each call, calling the after_backward hooks like the real loop."""
 

@@ -20,15 +20,6 @@ from edgeprune.prune.pai import layer_densities, weight_layers
 from edgeprune.prune.width_solver import fit_log_ratios, link_layers, realised_densities
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The test machine is shared: two OpenMP threads fighting for busy cores are ~40x slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _ctx(name: str, size: int, labels: list[int] | None = None, **kw) -> PruneContext:
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     calib = []
