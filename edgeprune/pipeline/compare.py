@@ -112,6 +112,7 @@ def _one(ctx: BuildContext, dense: torch.nn.Module, criterion: str, reduction: f
         "train_samples": trained.samples_seen if trained else 0,
         "training_macs": (trained.samples_seen if trained else 0) * macs * 3,
         "seconds": round(time.perf_counter() - start, 1),
+        "warnings": [n for n in result.notes if n.startswith("WARNING")],  # e.g. MaskSparsity did not converge
         "test": _metrics(ctx, model),
     }
 
