@@ -51,6 +51,15 @@ def combo_table(payload: dict[str, Any]) -> None:
               f"| {wall:.0f} |")
 
 
+def by_model(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean Δ vs L1 per model (pretrained and from-scratch models behave differently)."""
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        if r["vs_l1_pp"] is not None:
+            groups.setdefault(r["cell"].split("/")[1], []).append(r["vs_l1_pp"])
+    return {model: round(statistics.mean(v), 2) for model, v in sorted(groups.items())}
+
+
 def league(payloads: list[dict[str, Any]]) -> dict[str, Any]:
     """Per criterion: balanced accuracy minus L1's and minus dense, in pp, over every dataset/model/budget cell."""
     cells: dict[str, list[dict[str, Any]]] = {}
@@ -72,6 +81,7 @@ def league(payloads: list[dict[str, Any]]) -> dict[str, Any]:
         out[crit] = {
             "cells": rows,
             "mean_vs_l1_pp": round(statistics.mean(vs_l1), 2) if vs_l1 else None,
+            "mean_vs_l1_pp_by_model": by_model(rows),
             "cells_above_l1": sum(v > 0 for v in vs_l1),
             "mean_vs_dense_pp": round(statistics.mean(r["vs_dense_pp"] for r in rows), 2),
             "cells_at_or_above_dense": sum(r["vs_dense_pp"] >= 0 for r in rows),
@@ -92,12 +102,16 @@ def main() -> None:
         payloads.append(payload)
     table = league(payloads)
     print("\n### League across all datasets, models and budgets (balanced accuracy, pp)\n")
-    print("| criterion | cells | mean Δ vs L1 | cells above L1 | mean Δ vs dense | cells ≥ dense |")
-    print("|---|---|---|---|---|---|")
+    models = sorted({m for s in table.values() for m in s["mean_vs_l1_pp_by_model"]})
+    print("| criterion | cells | mean Δ vs L1 | " + " | ".join(f"Δ vs L1, {m}" for m in models)
+          + " | cells above L1 | mean Δ vs dense | cells ≥ dense |")
+    print("|---|---|---|" + "---|" * len(models) + "---|---|---|")
     for crit, s in sorted(table.items(), key=lambda kv: -(kv[1]["mean_vs_l1_pp"] or 0)):
         vs_l1 = "ref." if crit == REFERENCE else f"{s['mean_vs_l1_pp']:+.1f}"
         above = "ref." if crit == REFERENCE else f"{s['cells_above_l1']}/{s['n_cells']}"
-        print(f"| {crit} | {s['n_cells']} | {vs_l1} | {above} | {s['mean_vs_dense_pp']:+.1f} "
+        per_model = " | ".join("ref." if crit == REFERENCE else f"{s['mean_vs_l1_pp_by_model'].get(m, 0):+.1f}"
+                               for m in models)
+        print(f"| {crit} | {s['n_cells']} | {vs_l1} | {per_model} | {above} | {s['mean_vs_dense_pp']:+.1f} "
               f"| {s['cells_at_or_above_dense']}/{s['n_cells']} |")
     summary = {"reference": REFERENCE, "complete": all(p.get("complete") for p in payloads), "league": table}
     (ROOT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
