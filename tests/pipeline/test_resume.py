@@ -34,10 +34,16 @@ def _cmd(toml: Path, run: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "edgeprune", "build", "--config", str(toml), "--out", str(run), "--no-gate", *extra]
 
 
+def _interruptible() -> None:
+    """In the child: take Ctrl-C by default even when the test run itself ignores it (started with nohup or
+    ``&`` from a script, both of which pass SIGINT on as ignored, which Python then respects)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
-                            cwd=Path(__file__).resolve().parents[2])
+                            cwd=Path(__file__).resolve().parents[2], preexec_fn=_interruptible)
 
 
 def _manifest(run: Path) -> dict[str, Any]:
@@ -202,8 +208,16 @@ def test_a_second_build_on_the_same_run_dir_is_refused(tiny_run_dir: Path, tmp_p
             run_build(tiny_config(tmp_path), tiny_run_dir, console=Console(quiet=True))
 
 
+@pytest.fixture
+def default_ctrl_c() -> Any:
+    """Python's own SIGINT handler for the test (a run started in the background inherits SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_swallowed_ctrl_c_is_delivered_again() -> None:
+def test_a_swallowed_ctrl_c_is_delivered_again(default_ctrl_c: None) -> None:
     """Python drops a KeyboardInterrupt raised inside __del__ / gc callbacks; the runner's guard re-sends it."""
     import time
 
