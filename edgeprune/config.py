@@ -179,3 +179,27 @@ def validate_config(data: dict[str, Any], origin: str) -> BuildConfig:
         return BuildConfig.model_validate(data)
     except ValidationError as exc:
         raise explain_validation_error(exc, origin) from None
+
+
+def parse_options(pairs: list[str] | None, example: str = "--option beta_mode=paper") -> dict[str, Any] | None:
+    """``key=value`` pairs (values parsed as numbers/booleans when they look like them); None when empty."""
+    if not pairs:
+        return None
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise EdgepruneError(f"option '{pair}' is not key=value", f"write it like {example}")
+        key, raw = pair.split("=", 1)
+        out[key.strip()] = _option_value(raw.strip())
+    return out
+
+
+def _option_value(raw: str) -> Any:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            continue
+    return raw

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgeprune.config import parse_options  # noqa: F401 - re-exported for the commands
 from edgeprune.errors import EdgepruneError
 
 # piped output (CI logs) gets a wide table instead of rich's 80-column default
@@ -44,29 +45,6 @@ def split_list(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def parse_options(pairs: list[str] | None) -> dict[str, Any] | None:
-    """``--option key=value`` pairs (values parsed as numbers/booleans when they look like them)."""
-    if not pairs:
-        return None
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise EdgepruneError(f"option '{pair}' is not key=value", "write it like --option beta_mode=paper")
-        key, raw = pair.split("=", 1)
-        value: Any = raw
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            for cast in (int, float):
-                try:
-                    value = cast(raw)
-                    break
-                except ValueError:
-                    continue
-        out[key.strip()] = value
-    return out
 
 
 def human_bytes(n: int | None) -> str:

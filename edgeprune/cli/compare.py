@@ -29,7 +29,8 @@ from edgeprune.errors import EdgepruneError
 
 @handle_errors
 def compare(
-    criteria: Annotated[str, typer.Option("--criteria", help="comma list, e.g. beta-rank,l1,random")] = "l1,random",
+    criteria: Annotated[str, typer.Option(
+        "--criteria", help="comma list, e.g. beta-rank,l1,random; options per criterion: beta-rank:beta_mode=paper")] = "l1,random",
     flops_reduction: Annotated[str | None, typer.Option("--flops-reduction", help="comma list, e.g. 0.45,0.58")] = None,
     params_reduction: Annotated[str | None, typer.Option("--params-reduction", help="comma list")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="number of seeds (0..N-1)")] = 3,

@@ -1,6 +1,8 @@
 """The bake-off: every criterion at the same budgets from the same trained model, recovered identically.
 
 Rows are appended to ``compare.json`` as they finish, so an interrupted bake-off resumes where it stopped.
+A criterion may carry options, ``beta-rank:beta_mode=paper`` or ``masksparsity:lam=0.05:sparse_epochs=10``, so
+variants of one method are compared side by side; the whole label names the row.
 A "train the pruned architecture from scratch" baseline (Liu et al. 2019, "Rethinking the value of network
 pruning") uses the L1 architecture at each budget with fresh weights and the dense training schedule.
 """
@@ -17,7 +19,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgeprune.config import BuildConfig
+from edgeprune.config import BuildConfig, parse_options
 from edgeprune.fsutil import read_json, write_json_atomic
 from edgeprune.pipeline.checkpoints import load_checkpoint, save_checkpoint
 from edgeprune.pipeline.context import BuildContext
@@ -43,6 +45,12 @@ class CompareSpec:
         return [(c, r, s) for r in self.reductions for c in names for s in self.seeds]
 
 
+def split_variant(label: str) -> tuple[str, dict[str, Any]]:
+    """``name:key=value:key=value`` -> (criterion name, options)."""
+    name, *pairs = [part.strip() for part in label.split(":")]
+    return name, parse_options(pairs, example="--criteria beta-rank:beta_mode=paper") or {}
+
+
 def _metrics(ctx: BuildContext, model: torch.nn.Module) -> dict[str, Any]:
     from edgeprune.metrics import classification_metrics
 
@@ -50,9 +58,12 @@ def _metrics(ctx: BuildContext, model: torch.nn.Module) -> dict[str, Any]:
     return classification_metrics(logits, ctx.data.test.y.numpy(), ctx.data.num_classes).to_dict()
 
 
-def _variant(ctx: BuildContext, criterion: str, reduction: float, seed: int, kind: str) -> BuildContext:
+def _variant(ctx: BuildContext, label: str, reduction: float, seed: int, kind: str) -> BuildContext:
+    criterion, options = split_variant(label)
+    if not options and criterion == ctx.cfg.prune.criterion:
+        options = ctx.cfg.prune.options  # the config's options belong to the config's criterion only
     prune = ctx.cfg.prune.model_copy(update={
-        "criterion": criterion, "flops_reduction": reduction if kind == "flops" else 0.0,
+        "criterion": criterion, "options": options, "flops_reduction": reduction if kind == "flops" else 0.0,
         "params_reduction": reduction if kind == "params" else None})
     cfg = ctx.cfg.model_copy(update={"prune": prune, "seed": seed})
     child = BuildContext(cfg=cfg, run_dir=ctx.run_dir, console=ctx.console)
@@ -182,8 +193,9 @@ def run_compare(cfg: BuildConfig, spec: CompareSpec, out_dir: Path, console: Con
     """Run (or resume) the bake-off into ``out_dir``; returns the compare.json payload."""
     from edgeprune.prune.criteria import CRITERIA
 
-    for name in spec.criteria:
-        CRITERIA.get(name)  # unknown names fail before any training
+    for label in spec.criteria:  # unknown names and bad options fail before any training
+        name, options = split_variant(label)
+        CRITERIA.get(name)(**options)
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = BuildContext(cfg=cfg, run_dir=out_dir, console=console or Console())
     path = out_dir / COMPARE_JSON

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -61,3 +62,27 @@ def test_unknown_criterion_fails_before_training(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "unknown criterion 'beta-rnak'" in result.output
     assert not (tmp_path / "x" / "models").exists()
+
+
+def test_criterion_variants_run_side_by_side_with_their_options(tmp_path: Path) -> None:
+    out = tmp_path / "variants"
+    args = ["compare", "--criteria", "beta-rank:beta_mode=code,beta-rank:beta_mode=paper:max_batches=1",
+            "--flops-reduction", "0.3", "--seeds", "1", "--no-scratch", "--model", "test_tinycnn", "--epochs", "1",
+            "--finetune-epochs", "1", "--max-train", "150", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # each variant ran with its own options: code mode over every calibration batch, paper mode over one
+    code = re.search(r"beta-rank \(code mode\): statistics of \d+ conv\(s\) over (\d+) batch", result.output)
+    paper = re.search(r"beta-rank \(paper mode\): statistics of \d+ conv\(s\) over (\d+) batch", result.output)
+    assert code and paper and int(code.group(1)) > 1 and int(paper.group(1)) == 1
+    rows = json.loads((out / "compare.json").read_text())["rows"]
+    assert [r["criterion"] for r in rows] == ["beta-rank:beta_mode=code", "beta-rank:beta_mode=paper:max_batches=1"]
+
+
+def test_a_bad_criterion_option_fails_before_training(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", "--criteria", "l1,beta-rank:beta_mod=paper", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "criterion 'beta-rank': bad option 'beta_mod'" in result.output
+    assert not (tmp_path / "x" / "models").exists()
+    result = runner.invoke(app, ["compare", "--criteria", "beta-rank:paper", "--out", str(tmp_path / "y")])
+    assert result.exit_code == 2 and "option 'paper' is not key=value" in result.output
