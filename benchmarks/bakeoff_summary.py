@@ -113,7 +113,11 @@ def main() -> None:
                                for m in models)
         print(f"| {crit} | {s['n_cells']} | {vs_l1} | {per_model} | {above} | {s['mean_vs_dense_pp']:+.1f} "
               f"| {s['cells_at_or_above_dense']}/{s['n_cells']} |")
-    summary = {"reference": REFERENCE, "complete": all(p.get("complete") for p in payloads), "league": table}
+    compute = {f"{p['data']}-{p['model']}": round(sum(r["seconds"] for r in p["rows"]), 1) for p in payloads}
+    print(f"\nOne-thread wall time of all prune+recover runs: {sum(compute.values()) / 60:.0f} min "
+          f"({len([r for p in payloads for r in p['rows']])} runs; dense training not included)")
+    summary = {"reference": REFERENCE, "complete": all(p.get("complete") for p in payloads),
+               "run_seconds_by_combination": compute, "league": table}
     (ROOT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
