@@ -1,4 +1,4 @@
-"""A tiny conv net shared by tests that only need some valid model to convert and time."""
+"""Tiny nets shared by tests: one any converter accepts, one that converters must refuse."""
 
 from __future__ import annotations
 
@@ -15,3 +15,13 @@ class TinyConvNet(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+class DataDependent(torch.nn.Module):
+    """Python control flow on tensor values: tracing would silently keep one branch, torch.export cannot convert
+    it, so every exporter must refuse it and leave no file."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.mean() > 0:
+            return x.mean(dim=(2, 3))
+        return -x.mean(dim=(2, 3))

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgeprune.config import parse_options  # noqa: F401 - re-exported for the commands
 from edgeprune.errors import EdgepruneError
 
 # piped output (CI logs) gets a wide table instead of rich's 80-column default

@@ -12,7 +12,6 @@ from edgeprune.cli._common import (
     console,
     fail_if_rejected,
     handle_errors,
-    parse_options,
     print_next_steps,
     print_summary,
     split_list,
@@ -45,7 +44,7 @@ from edgeprune.cli._options import (
     WidthOpt,
     overrides,
 )
-from edgeprune.config import BuildConfig, load_config
+from edgeprune.config import BuildConfig, load_config, parse_options
 
 
 def resolve_run_dir(cfg: BuildConfig, out: Path | None) -> Path:

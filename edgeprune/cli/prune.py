@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from edgeprune.cli._common import console, handle_errors, parse_options
+from edgeprune.cli._common import console, handle_errors
 from edgeprune.cli._options import (
     ConfigOpt,
     CriterionOpt,
@@ -27,7 +27,7 @@ from edgeprune.cli._options import (
     overrides,
 )
 from edgeprune.cli.build import resolve_run_dir
-from edgeprune.config import load_config
+from edgeprune.config import load_config, parse_options
 
 
 @handle_errors

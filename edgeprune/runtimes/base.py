@@ -7,7 +7,7 @@ artifact's layout or I/O dtype, so verification and profiling code never special
 from __future__ import annotations
 
 import importlib.metadata
-from abc import ABC
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
@@ -71,9 +71,9 @@ class Session(ABC):
             )
         return np.concatenate([self._invoke(x[i : i + 1]) for i in range(n)], axis=0)
 
+    @abstractmethod
     def _invoke(self, x: np.ndarray) -> np.ndarray:
         """Logits for a batch already in the artifact's layout and batch size."""
-        raise NotImplementedError(f"{type(self).__name__} overrides run() or must implement _invoke()")
 
     @classmethod
     def runtime_id(cls) -> str:

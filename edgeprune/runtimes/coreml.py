@@ -204,18 +204,21 @@ class CoreMLSession(Session):
         self.verification_kind = SIMULATED
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        if self.verification_kind != SIMULATED:
+            return super().run(x)
         import torch
 
         x = self.check_batch(x)
-        feed = self.to_model_layout(x, self.layout)  # also checks the image size against the package
-        if self.verification_kind == SIMULATED:
-            previous = torch.get_num_threads()
-            torch.set_num_threads(self.threads)  # honour the session's thread count, then restore
-            try:
-                with torch.no_grad():
-                    return self.model(torch.from_numpy(x)).numpy().astype(np.float32)
-            finally:
-                torch.set_num_threads(previous)
+        self.to_model_layout(x, self.layout)  # checks the image size against the package
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)  # honour the session's thread count, then restore
+        try:
+            with torch.no_grad():
+                return self.model(torch.from_numpy(x)).numpy().astype(np.float32)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
         name_in, name_out = self.inputs[0].name, self.outputs[0].name
-        rows = [self.model.predict({name_in: feed[i : i + 1]})[name_out] for i in range(len(feed))]
+        rows = [self.model.predict({name_in: x[i : i + 1]})[name_out] for i in range(len(x))]
         return np.concatenate([np.asarray(r, dtype=np.float32).reshape(1, -1) for r in rows], axis=0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 pytest.importorskip("onnx", reason="install edgeprune[onnx]")
 pytest.importorskip("onnxruntime", reason="install edgeprune[onnx]")
@@ -22,6 +21,7 @@ from edgeprune.export.onnx_export import (  # noqa: E402
 )
 from edgeprune.fsutil import sha256_file  # noqa: E402
 from edgeprune.runtimes import open_session  # noqa: E402
+from tests._nets import DataDependent
 from tests.export.test_targets_matrix import (  # noqa: E402
     LABELS,
     META,
@@ -125,15 +125,6 @@ def test_unsupported_precision_and_layout(tmp_path):
     with pytest.raises(EdgepruneError, match="io_layout"):
         exporter.export(ExportRequest(shared_model(), x, "fp32", tmp_path, "m", io_layout="CHWN"))
     assert list(tmp_path.iterdir()) == []
-
-
-class DataDependent(nn.Module):
-    """A value-dependent branch: tracing would silently keep one side, so the export must refuse it."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.mean() > 0:
-            return x.mean(dim=(2, 3))
-        return -x.mean(dim=(2, 3))
 
 
 def test_data_dependent_model_is_refused_not_baked_in(tmp_path):

@@ -18,6 +18,7 @@ from edgeprune.export.tflite_metadata import embed_tflite_metadata, read_tflite_
 from edgeprune.fsutil import sha256_file
 from edgeprune.runtimes import dequantize, open_session, quantize
 from edgeprune.schemas import TensorInfo
+from tests._nets import DataDependent
 from tests.export._stripes import stripes
 
 SIZE = 16
@@ -240,15 +241,6 @@ def test_bad_requests_are_rejected(model, tmp_path):
     with pytest.raises(EdgepruneError, match="training mode"):
         exporter.export(ExportRequest(TinyNet().train(), x, "fp32", tmp_path, "m"))
     assert list(tmp_path.iterdir()) == []
-
-
-class DataDependent(nn.Module):
-    """Python control flow on tensor values: torch.export (and so litert-torch) cannot convert it."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.mean() > 0:
-            return x.mean(dim=(2, 3))
-        return -x.mean(dim=(2, 3))
 
 
 def test_failed_conversion_leaves_no_file(tmp_path):
