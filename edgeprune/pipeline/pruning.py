@@ -7,28 +7,18 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.pipeline.context import BuildContext
 from edgeprune.prune.budget import Budget, count
 from edgeprune.prune.criteria import create_criterion
-from edgeprune.prune.criteria.base import Criterion
-from edgeprune.prune.engine import PruneContext, PruneResult, PruneSettings, prune_model
+from edgeprune.prune.engine import prune_gradually, prune_model
 from edgeprune.prune.plan import PruningPlan
+from edgeprune.prune.types import PruneContext, PruneResult, PruneSettings
 from edgeprune.train import TrainSettings, train_model
-
-
-def cubic_schedule(final: float, steps: int) -> list[float]:
-    """Zhu & Gupta (2017): reductions rising fast first, then levelling off towards ``final``."""
-    return [final * (1 - (1 - i / steps) ** 3) for i in range(1, steps + 1)]
 
 
 def budget_from_config(ctx: BuildContext) -> Budget | None:
     p = ctx.cfg.prune
-    if p.params_reduction:
-        return Budget("params", p.params_reduction, p.tolerance)
-    if p.flops_reduction:
-        return Budget("flops", p.flops_reduction, p.tolerance)
-    return None
+    return Budget.from_options(p.flops_reduction, p.params_reduction, p.tolerance)
 
 
 def settings_from_config(ctx: BuildContext) -> PruneSettings:
@@ -69,29 +59,7 @@ def run_pruning(ctx: BuildContext, dense: nn.Module) -> PruneResult:
                            dense_macs=macs, dense_params=params, macs=macs, params=params, level=0.0, seconds=0.0)
     pctx = prune_context(ctx)
     settings = settings_from_config(ctx)
-    criterion = create_criterion(cfg.criterion, **cfg.options)
     if cfg.iterative_steps <= 1:
-        return prune_model(dense, criterion, budget, pctx, settings, dense_counts)
-    if type(criterion).run is not Criterion.run:
-        raise EdgepruneError(
-            f"--iterative-steps does not apply to '{cfg.criterion}', which is a whole procedure of its own",
-            "use --iterative-steps 1 with it, or a scoring criterion such as l1 or beta-rank for gradual pruning",
-        )
-    steps: list = []
-    model, result = dense, None
-    schedule = cubic_schedule(budget.reduction, cfg.iterative_steps)
-    for i, reduction in enumerate(schedule, start=1):
-        step_budget = Budget(budget.kind, reduction, budget.tolerance)
-        result = prune_model(model, create_criterion(cfg.criterion, **cfg.options), step_budget, pctx, settings,
-                             dense_counts)
-        steps += result.plan.steps
-        model = result.model
-        pctx.log(f"gradual step {i}/{cfg.iterative_steps}: {result.achieved_reduction:.1%} reduction")
-        if i < len(schedule) and pctx.train_fn is not None:
-            model = pctx.train_fn(model, max(1, ctx.cfg.finetune.epochs // cfg.iterative_steps), teacher=dense).model
-    assert result is not None
-    result.model = model
-    result.plan = PruningPlan(steps=steps)
-    result.widths = result.plan.widths()
-    result.notes.append(f"gradual pruning in {cfg.iterative_steps} steps (cubic schedule)")
-    return result
+        return prune_model(dense, create_criterion(cfg.criterion, **cfg.options), budget, pctx, settings, dense_counts)
+    return prune_gradually(dense, lambda: create_criterion(cfg.criterion, **cfg.options), budget, pctx, settings,
+                           cfg.iterative_steps, max(1, ctx.cfg.finetune.epochs // cfg.iterative_steps))

@@ -11,7 +11,7 @@ import torch.nn as nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.prune import Budget, PruneContext, prune_model
 from edgeprune.prune.criteria import create_criterion
-from edgeprune.prune.engine import PruneSettings
+from edgeprune.prune.types import PruneSettings
 from edgeprune.prune.graph import build_graph, protected_modules, prunable_groups
 
 WIDTH = 48

@@ -36,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgeprune.prune.activation_stats import ConvStats, collect_conv_stats
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext, scatter_to_root
+from edgeprune.prune.criterion import Scorer, scatter_to_root
+from edgeprune.prune.types import PruneContext
 from edgeprune.prune.criteria.global_magnitude import item_kind
 from edgeprune.prune.criteria.taylor import calibration_batches
 from edgeprune.prune.graph import ChannelGroup
@@ -85,7 +86,7 @@ def _producer_convs(groups: list[ChannelGroup]) -> list[nn.Conv2d]:
 
 
 @CRITERIA.register("beta-rank")
-class BetaRankCriterion(Criterion):
+class BetaRankCriterion(Scorer):
     name = "beta-rank"
     summary = "filter L1 x output/input spread over calibration batches (Beta-Rank), per-layer normalised"
     paper = "https://arxiv.org/abs/2304.07461"

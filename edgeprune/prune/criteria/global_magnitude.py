@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch_pruning.pruner.function import ConvPruner, DepthwiseConvPruner, LinearPruner
 
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext, scatter_to_root
+from edgeprune.prune.criterion import Scorer, scatter_to_root
+from edgeprune.prune.types import PruneContext
 from edgeprune.prune.graph import ChannelGroup
 
 ValueOf = Callable[[torch.Tensor], torch.Tensor]
@@ -114,7 +115,7 @@ class GlobalMagnitudeOptions(BaseModel):
 
 
 @CRITERIA.register("global-magnitude")
-class GlobalMagnitudeCriterion(Criterion):
+class GlobalMagnitudeCriterion(Scorer):
     name = "global-magnitude"
     summary = "mean |w| of the weights removed with each channel, one global threshold, per-layer minimum"
     paper = "https://arxiv.org/abs/2209.14624"

@@ -10,7 +10,8 @@ import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict
 
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext
+from edgeprune.prune.criterion import Scorer
+from edgeprune.prune.types import PruneContext
 from edgeprune.prune.graph import ChannelGroup
 
 
@@ -21,7 +22,7 @@ class RandomOptions(BaseModel):
 
 
 @CRITERIA.register("random")
-class RandomCriterion(Criterion):
+class RandomCriterion(Scorer):
     name = "random"
     summary = "uniform random scores, seeded by the run's seed (baseline)"
     Options = RandomOptions

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext, scatter_to_root
+from edgeprune.prune.criterion import Scorer, scatter_to_root
+from edgeprune.prune.types import PruneContext
 from edgeprune.prune.criteria.global_magnitude import channel_rows
 from edgeprune.prune.graph import ChannelGroup
 
@@ -39,7 +40,7 @@ def calibration_batches(ctx: PruneContext, name: str, max_batches: int | None) -
 
 
 @CRITERIA.register("taylor")
-class TaylorCriterion(Criterion):
+class TaylorCriterion(Scorer):
     name = "taylor"
     summary = "first-order Taylor |w * dL/dw| per channel over the calibration batches (BN included)"
     paper = "https://arxiv.org/abs/1906.10771"
