@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 import torch.nn as nn
 
 from edgeprune.pipeline.context import BuildContext
+from edgeprune.pipeline.recovery import train_settings
 from edgeprune.prune.budget import Budget, count
 from edgeprune.prune.criteria import create_criterion
 from edgeprune.prune.engine import prune_gradually, prune_model
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.types import PruneContext, PruneResult, PruneSettings
-from edgeprune.train import TrainSettings, train_model
+from edgeprune.train import train_model
 
 
 def budget_from_config(ctx: BuildContext) -> Budget | None:
@@ -31,14 +33,12 @@ def prune_context(ctx: BuildContext) -> PruneContext:
     data = ctx.data
     x, y = data.calib_inputs, data.train.y[data.calib_ids]
     batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)]
-    ft = ctx.cfg.finetune
+    finetune = train_settings(ctx, ctx.cfg.finetune)
 
     def train_fn(model: nn.Module, epochs: int, after_backward: list[Any] | None = None,
                  lr: float | None = None, teacher: nn.Module | None = None) -> Any:
-        s = TrainSettings(epochs=epochs, batch_size=ctx.cfg.train.batch_size, optimizer=ft.optimizer,
-                          lr=lr or ft.lr, weight_decay=ctx.cfg.train.weight_decay, balance=ctx.cfg.train.balance,
-                          patience=max(epochs, 1), augment=ctx.cfg.train.augment, seed=ctx.cfg.seed,
-                          device=ctx.cfg.train.device, temperature=ft.temperature, alpha=ft.alpha)
+        """Fine-tuning settings for ``epochs`` epochs, all of them run (patience = epochs)."""
+        s = replace(finetune, epochs=epochs, lr=lr or finetune.lr, patience=max(epochs, 1))
         return train_model(model, data.train, data.val, data.num_classes, s, teacher=teacher,
                            after_backward=after_backward)
 

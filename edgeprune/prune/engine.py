@@ -30,6 +30,7 @@ from edgeprune.prune.types import PruneContext, PruneResult, PruneSettings
 __all__ = ["cubic_schedule", "prune_by_scores", "prune_gradually", "prune_model", "score_groups"]
 
 Keep = dict[str, int]
+DEFAULTS = PruneSettings()
 
 
 def score_groups(model: nn.Module, scorer: Scorer, ctx: PruneContext,
@@ -63,7 +64,7 @@ def single_thread() -> Iterator[None]:
 
 
 def prune_model(model: nn.Module, criterion: Criterion, budget: Budget, ctx: PruneContext,
-                settings: PruneSettings = PruneSettings(), dense_counts: tuple[int, int] | None = None) -> PruneResult:
+                settings: PruneSettings = DEFAULTS, dense_counts: tuple[int, int] | None = None) -> PruneResult:
     """Return a pruned copy of ``model`` meeting ``budget``; ``model`` itself is not changed.
 
     ``dense_counts`` (MACs, params) sets the reference the reduction is measured from (for gradual pruning).
@@ -125,7 +126,7 @@ def _search(groups: list[ChannelGroup], scores: dict[str, torch.Tensor], scope: 
 
 
 def prune_by_scores(model: nn.Module, scorer: Scorer, budget: Budget, ctx: PruneContext,
-                    settings: PruneSettings = PruneSettings(),
+                    settings: PruneSettings = DEFAULTS,
                     dense_counts: tuple[int, int] | None = None) -> PruneResult:
     """One-shot pruning: score every group once, cut the lowest scores until the budget is met."""
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from edgeprune.errors import EdgepruneError
 from edgeprune.prune.budget import Budget
 from edgeprune.prune.plan import PruningPlan
 
@@ -45,6 +46,14 @@ class PruneContext:
     model_factory: Callable[[], nn.Module] | None = None
     seed: int = 0
     log: Callable[[str], None] = print
+
+    def calibration(self, criterion: str, max_batches: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The first ``max_batches`` calibration batches (all by default); an error naming ``criterion`` if none."""
+        batches = list(self.calib_batches)[:max_batches]
+        if not batches:
+            raise EdgepruneError(f"criterion '{criterion}' needs calibration data but none was given",
+                                 "pass calibration batches (a class-stratified sample of the training set)")
+        return batches
 
 
 @dataclass
@@ -78,7 +87,8 @@ class PruneResult:
     def summary(self) -> dict[str, Any]:
         return {
             "criterion": self.criterion,
-            "budget": {"kind": self.budget.kind, "reduction": self.budget.reduction, "tolerance": self.budget.tolerance},
+            "budget": {"kind": self.budget.kind, "reduction": self.budget.reduction,
+                       "tolerance": self.budget.tolerance},
             "achieved_reduction": round(self.achieved_reduction, 4),
             "macs": {"dense": self.dense_macs, "pruned": self.macs},
             "params": {"dense": self.dense_params, "pruned": self.params},

@@ -13,7 +13,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.models import MODELS, create_model
 from edgeprune.prune import Budget, PruneContext, prune_model
 from edgeprune.prune.criteria import CRITERIA, create_criterion
-from edgeprune.prune.criterion import Procedure, Scorer
+from edgeprune.prune.criterion import Scorer
 from edgeprune.prune.graph import ChannelGroup, build_graph, channel_floor, protected_modules, prunable_groups
 
 # criteria that score channels (whole procedures such as pruning at initialisation are Procedures)

@@ -17,8 +17,8 @@ import torch_pruning as tp
 
 from edgeprune.prune.criteria import CRITERIA
 from edgeprune.prune.criterion import Scorer
-from edgeprune.prune.types import PruneContext
 from edgeprune.prune.graph import ChannelGroup
+from edgeprune.prune.types import PruneContext
 
 
 @CRITERIA.register("bn-scale")

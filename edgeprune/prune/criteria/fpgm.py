@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 import torch_pruning as tp
 
+from edgeprune.prune.channels import channel_rows
 from edgeprune.prune.criteria import CRITERIA
 from edgeprune.prune.criterion import Scorer, scatter_to_root
-from edgeprune.prune.criteria.global_magnitude import channel_rows
 
 
 def distance_sums(rows: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 from edgeprune.prune.criteria import CRITERIA
 from edgeprune.prune.criterion import Scorer
-from edgeprune.prune.types import PruneContext
 from edgeprune.prune.graph import ChannelGroup
+from edgeprune.prune.types import PruneContext
 
 
 class RandomOptions(BaseModel):
