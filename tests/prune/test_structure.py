@@ -101,3 +101,17 @@ def test_gradual_pruning_trains_between_steps_and_meets_the_budget() -> None:
     with pytest.raises(EdgepruneError, match="iterative-steps"):
         prune_gradually(dense, lambda: create_criterion("precropping"), Budget("flops", 0.4), ctx, PruneSettings(),
                         steps=2, epochs_between=1)
+
+
+def test_list_criteria_shows_each_kind_and_its_needs() -> None:
+    from typer.testing import CliRunner
+
+    from edgeprune.cli import app
+
+    res = CliRunner().invoke(app, ["list", "criteria"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    rows = {line.split("│")[1].strip(): line for line in res.output.splitlines() if line.count("│") > 5}
+    assert set(CRITERIA.names()) <= set(rows)
+    assert "procedure" in rows["precropping"] and "training from scratch" in rows["precropping"]
+    assert "procedure" in rows["masksparsity"] and "data, training" in rows["masksparsity"]
+    assert "scorer" in rows["taylor"] and "data, grad" in rows["taylor"]
