@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.prune.budget import Budget
 
 
 class _Section(BaseModel):
@@ -72,8 +73,7 @@ class PruneConfig(_Section):
 
     @model_validator(mode="after")
     def _one_budget(self) -> PruneConfig:
-        if self.flops_reduction and self.params_reduction:
-            raise ValueError("give either flops_reduction or params_reduction, not both")
+        Budget.from_options(self.flops_reduction, self.params_reduction, self.tolerance)
         return self
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from edgeprune.prune.budget import Budget
+
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="edgeprune.toml whose keys mirror these flags")]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="zoo name, path/to/file.py:factory, or torchvision:NAME")]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="trained state-dict checkpoint (skips training)")]
@@ -55,6 +57,7 @@ def overrides(**flags: Any) -> dict[str, Any]:
         if value is None:
             continue
         out[FLAG_TO_KEY[flag]] = value
-    if out.get("prune.params_reduction") is not None and "prune.flops_reduction" not in out:
-        out["prune.flops_reduction"] = 0.0
+    params = out.get("prune.params_reduction")
+    if params is not None and "prune.flops_reduction" not in out:  # replaces the config's flops budget
+        out.update({f"prune.{key}": value for key, value in Budget("params", params).options().items()})
     return out

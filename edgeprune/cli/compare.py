@@ -25,6 +25,7 @@ from edgeprune.cli._options import (
 )
 from edgeprune.config import load_config
 from edgeprune.errors import EdgepruneError
+from edgeprune.prune.budget import Budget, budget_kind
 
 
 @handle_errors
@@ -43,12 +44,10 @@ def compare(
     """Run every criterion at the same budgets from the same trained model; write compare.json and compare.png."""
     from edgeprune.pipeline.compare import CompareSpec, run_compare
 
-    if flops_reduction and params_reduction:
-        raise EdgepruneError("give --flops-reduction or --params-reduction, not both", "pick one budget kind")
-    kind = "params" if params_reduction else "flops"
+    kind = budget_kind(flops_reduction, params_reduction) or "flops"
     raw = split_list(params_reduction or flops_reduction or "0.5") or []
     try:
-        reductions = [float(v) for v in raw]
+        reductions = [Budget(kind, float(v)).reduction for v in raw]
     except ValueError:
         raise EdgepruneError(f"reductions must be numbers, got {raw}", "write e.g. --flops-reduction 0.45,0.58") from None
     cfg = load_config(config, overrides(model=model, weights=weights, pretrained=pretrained, width_mult=width_mult,

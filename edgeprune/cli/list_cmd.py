@@ -36,13 +36,13 @@ def list_(
     elif kind == "criteria":
         from edgeprune.prune.criteria import CRITERIA
 
-        for col in ("name", "needs", "scope", "options", "summary"):
+        for col in ("name", "kind", "needs", "scope", "options", "summary"):
             table.add_column(col)
         for name in CRITERIA.names(pattern):
             c = CRITERIA.get(name)
             caps = c.capabilities()
-            needs = ",".join(k[6:] for k in ("needs_data", "needs_grad", "needs_training") if caps[k]) or "weights"
-            table.add_row(name, needs, caps["scope"], ", ".join(caps["options"]), c.summary)
+            needs = ", ".join(caps["needs"]) or "weights"
+            table.add_row(name, caps["kind"], needs, caps["scope"], ", ".join(caps["options"]), c.summary)
     elif kind == "targets":
         from edgeprune.export import EXPORTERS
 

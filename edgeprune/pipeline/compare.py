@@ -24,7 +24,7 @@ from edgeprune.fsutil import read_json, write_json_atomic
 from edgeprune.pipeline.checkpoints import load_checkpoint, save_checkpoint
 from edgeprune.pipeline.context import BuildContext
 from edgeprune.pipeline.recovery import recover, train_settings
-from edgeprune.prune.budget import count
+from edgeprune.prune.budget import Budget, count
 from edgeprune.train import predict_logits, train_model
 
 COMPARE_JSON = "compare.json"
@@ -63,8 +63,7 @@ def _variant(ctx: BuildContext, label: str, reduction: float, seed: int, kind: s
     if not options and criterion == ctx.cfg.prune.criterion:
         options = ctx.cfg.prune.options  # the config's options belong to the config's criterion only
     prune = ctx.cfg.prune.model_copy(update={
-        "criterion": criterion, "options": options, "flops_reduction": reduction if kind == "flops" else 0.0,
-        "params_reduction": reduction if kind == "params" else None})
+        "criterion": criterion, "options": options, **Budget(kind, reduction).options()})
     cfg = ctx.cfg.model_copy(update={"prune": prune, "seed": seed})
     child = BuildContext(cfg=cfg, run_dir=ctx.run_dir, console=ctx.console)
     child.__dict__["data"] = ctx.data  # share the prepared tensors (cached_property slot)

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.pipeline.context import BuildContext
+from edgeprune.pipeline.recovery import train_settings
 from edgeprune.prune.budget import Budget, count
 from edgeprune.prune.criteria import create_criterion
-from edgeprune.prune.criteria.base import Criterion
-from edgeprune.prune.engine import PruneContext, PruneResult, PruneSettings, prune_model
+from edgeprune.prune.engine import prune_gradually, prune_model
 from edgeprune.prune.plan import PruningPlan
-from edgeprune.train import TrainSettings, train_model
-
-
-def cubic_schedule(final: float, steps: int) -> list[float]:
-    """Zhu & Gupta (2017): reductions rising fast first, then levelling off towards ``final``."""
-    return [final * (1 - (1 - i / steps) ** 3) for i in range(1, steps + 1)]
+from edgeprune.prune.types import PruneContext, PruneResult, PruneSettings
+from edgeprune.train import train_model
 
 
 def budget_from_config(ctx: BuildContext) -> Budget | None:
     p = ctx.cfg.prune
-    if p.params_reduction:
-        return Budget("params", p.params_reduction, p.tolerance)
-    if p.flops_reduction:
-        return Budget("flops", p.flops_reduction, p.tolerance)
-    return None
+    return Budget.from_options(p.flops_reduction, p.params_reduction, p.tolerance)
 
 
 def settings_from_config(ctx: BuildContext) -> PruneSettings:
@@ -41,14 +33,12 @@ def prune_context(ctx: BuildContext) -> PruneContext:
     data = ctx.data
     x, y = data.calib_inputs, data.train.y[data.calib_ids]
     batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)]
-    ft = ctx.cfg.finetune
+    finetune = train_settings(ctx, ctx.cfg.finetune)
 
     def train_fn(model: nn.Module, epochs: int, after_backward: list[Any] | None = None,
                  lr: float | None = None, teacher: nn.Module | None = None) -> Any:
-        s = TrainSettings(epochs=epochs, batch_size=ctx.cfg.train.batch_size, optimizer=ft.optimizer,
-                          lr=lr or ft.lr, weight_decay=ctx.cfg.train.weight_decay, balance=ctx.cfg.train.balance,
-                          patience=max(epochs, 1), augment=ctx.cfg.train.augment, seed=ctx.cfg.seed,
-                          device=ctx.cfg.train.device, temperature=ft.temperature, alpha=ft.alpha)
+        """Fine-tuning settings for ``epochs`` epochs, all of them run (patience = epochs)."""
+        s = replace(finetune, epochs=epochs, lr=lr or finetune.lr, patience=max(epochs, 1))
         return train_model(model, data.train, data.val, data.num_classes, s, teacher=teacher,
                            after_backward=after_backward)
 
@@ -69,29 +59,7 @@ def run_pruning(ctx: BuildContext, dense: nn.Module) -> PruneResult:
                            dense_macs=macs, dense_params=params, macs=macs, params=params, level=0.0, seconds=0.0)
     pctx = prune_context(ctx)
     settings = settings_from_config(ctx)
-    criterion = create_criterion(cfg.criterion, **cfg.options)
     if cfg.iterative_steps <= 1:
-        return prune_model(dense, criterion, budget, pctx, settings, dense_counts)
-    if type(criterion).run is not Criterion.run:
-        raise EdgepruneError(
-            f"--iterative-steps does not apply to '{cfg.criterion}', which is a whole procedure of its own",
-            "use --iterative-steps 1 with it, or a scoring criterion such as l1 or beta-rank for gradual pruning",
-        )
-    steps: list = []
-    model, result = dense, None
-    schedule = cubic_schedule(budget.reduction, cfg.iterative_steps)
-    for i, reduction in enumerate(schedule, start=1):
-        step_budget = Budget(budget.kind, reduction, budget.tolerance)
-        result = prune_model(model, create_criterion(cfg.criterion, **cfg.options), step_budget, pctx, settings,
-                             dense_counts)
-        steps += result.plan.steps
-        model = result.model
-        pctx.log(f"gradual step {i}/{cfg.iterative_steps}: {result.achieved_reduction:.1%} reduction")
-        if i < len(schedule) and pctx.train_fn is not None:
-            model = pctx.train_fn(model, max(1, ctx.cfg.finetune.epochs // cfg.iterative_steps), teacher=dense).model
-    assert result is not None
-    result.model = model
-    result.plan = PruningPlan(steps=steps)
-    result.widths = result.plan.widths()
-    result.notes.append(f"gradual pruning in {cfg.iterative_steps} steps (cubic schedule)")
-    return result
+        return prune_model(dense, create_criterion(cfg.criterion, **cfg.options), budget, pctx, settings, dense_counts)
+    return prune_gradually(dense, lambda: create_criterion(cfg.criterion, **cfg.options), budget, pctx, settings,
+                           cfg.iterative_steps, max(1, ctx.cfg.finetune.epochs // cfg.iterative_steps))

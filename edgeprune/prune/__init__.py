@@ -1,7 +1,32 @@
-"""Structured pruning over torch-pruning's dependency graph: criteria, budgets, plans."""
+"""Structured pruning over torch-pruning's dependency graph: criteria, budgets, plans.
 
-from edgeprune.prune.budget import Budget
-from edgeprune.prune.engine import PruneContext, PruneResult, prune_model
-from edgeprune.prune.plan import PruningPlan, apply_plan
+Layers, bottom up: budget, graph, pai, activation_stats -> plan, cost, sparsity, width_solver -> types ->
+fit (group set-up, fit to budget) -> criterion (Scorer, Procedure) -> engine -> criteria (the registry).
+Names are loaded on first use, so ``edgeprune.prune.budget`` can be imported without torch.
+"""
 
-__all__ = ["Budget", "PruneContext", "PruneResult", "PruningPlan", "apply_plan", "prune_model"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Budget": "edgeprune.prune.budget",
+    "PruneContext": "edgeprune.prune.types",
+    "PruneResult": "edgeprune.prune.types",
+    "PruneSettings": "edgeprune.prune.types",
+    "Procedure": "edgeprune.prune.criterion",
+    "Scorer": "edgeprune.prune.criterion",
+    "PruningPlan": "edgeprune.prune.plan",
+    "apply_plan": "edgeprune.prune.plan",
+    "fit_to_budget": "edgeprune.prune.fit",
+    "prune_model": "edgeprune.prune.engine",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'edgeprune.prune' has no attribute '{name}'")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,20 +1,73 @@
-"""Budgets: the user asks for a FLOPs or parameter reduction, not a channel ratio."""
+"""Budgets: the user asks for a FLOPs or parameter reduction, not a channel ratio.
+
+The one home of the budget rule: a prune asks for exactly one of ``flops_reduction`` / ``params_reduction``
+(a value that is None or 0 asks for nothing), each in [0, 1). The config, the CLI, the bake-off and the
+prune stage all go through :func:`budget_kind` and :meth:`Budget.from_options`.
+This module imports nothing heavy at import time, so the config can use it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
-import torch
-import torch.nn as nn
-import torch_pruning as tp
+from edgeprune.errors import EdgepruneError
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
+
+Kind = Literal["flops", "params"]
+KINDS: tuple[Kind, ...] = ("flops", "params")
+
+
+def budget_kind(flops_reduction: object, params_reduction: object) -> Kind | None:
+    """Which budget is asked for (None: neither); asking for both is an error."""
+    if flops_reduction and params_reduction:
+        raise EdgepruneError("give either a flops or a params reduction, not both",
+                             "pick one budget kind: --flops-reduction or --params-reduction")
+    if params_reduction:
+        return "params"
+    return "flops" if flops_reduction else None
 
 
 @dataclass(frozen=True)
 class Budget:
-    kind: Literal["flops", "params"]
+    kind: Kind
     reduction: float  # fraction of the dense count to remove
     tolerance: float = 0.02  # allowed |achieved - target|, as a fraction of the dense count
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise EdgepruneError(f"unknown budget kind '{self.kind}'", f"use one of {', '.join(KINDS)}")
+        if not 0.0 <= self.reduction < 1.0:
+            raise EdgepruneError(f"a {self.kind} reduction must be in (0, 1), got {self.reduction:g}",
+                                 f"give e.g. --{self.kind}-reduction 0.5")
+        if self.tolerance <= 0:
+            raise EdgepruneError(f"a budget tolerance must be positive, got {self.tolerance:g}", "give e.g. 0.02")
+
+    @classmethod
+    def from_options(cls, flops_reduction: float | None, params_reduction: float | None,
+                     tolerance: float = 0.02) -> Budget | None:
+        """The budget a config or command line asks for; None when it asks for no reduction at all."""
+        kind = budget_kind(flops_reduction, params_reduction)
+        if kind is None:
+            return None
+        reduction = flops_reduction if kind == "flops" else params_reduction
+        return cls(kind, float(reduction or 0.0), tolerance)
+
+    def options(self) -> dict[str, float | None]:
+        """The config keys that ask for this budget (the inverse of :meth:`from_options`)."""
+        return {"flops_reduction": self.reduction if self.kind == "flops" else 0.0,
+                "params_reduction": self.reduction if self.kind == "params" else None}
+
+    def at(self, reduction: float) -> Budget:
+        """The same kind and tolerance at another reduction (a step of gradual pruning)."""
+        return replace(self, reduction=reduction)
+
+    def measure(self, macs: float, params: float) -> float:
+        """The one of the two counts this budget is about."""
+        return macs if self.kind == "flops" else params
 
     def describe(self) -> str:
         return f"-{self.reduction:.0%} {'MACs' if self.kind == 'flops' else 'params'}"
@@ -22,6 +75,8 @@ class Budget:
 
 def count(model: nn.Module, example_input: torch.Tensor) -> tuple[int, int]:
     """(MACs, params) of one forward pass."""
+    import torch_pruning as tp
+
     was_training = model.training
     model.eval()
     macs, params = tp.utils.count_ops_and_params(model, example_input)

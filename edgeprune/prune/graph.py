@@ -62,6 +62,18 @@ def channel_floor(channels: int, min_channels: int, min_keep_ratio: float) -> in
     return min(channels, max(min_channels, math.ceil(min_keep_ratio * channels)))
 
 
+def round_keep(keep: int, channels: int, floor: int, round_to: int | None) -> int:
+    """A keep count within [floor, channels], a multiple of ``round_to`` where the group is wider than that."""
+    keep = max(floor, min(channels, keep))
+    if round_to and channels > round_to:
+        keep = max(round_to, int(round(keep / round_to)) * round_to)
+        keep = min(channels, keep)
+        while keep < floor:
+            keep += round_to
+        keep = min(channels, keep)
+    return keep
+
+
 def prunable_groups(
     model: nn.Module,
     graph: tp.DependencyGraph,

@@ -88,7 +88,8 @@ def load_pruned(path: str, fresh_model: nn.Module, example_input: torch.Tensor) 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise EdgepruneError(f"pruned checkpoint {path} does not exist", "give the pruned.pt of a run directory") from None
+        raise EdgepruneError(f"pruned checkpoint {path} does not exist",
+                             "give the pruned.pt of a run directory") from None
     if not isinstance(payload, dict) or "plan" not in payload:
         raise EdgepruneError(f"{path} is not an edgeprune pruned checkpoint", "give the pruned.pt written by edgeprune")
     plan = PruningPlan.model_validate(payload["plan"])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from edgeprune.prune.graph import ChannelGroup
+from edgeprune.prune.graph import ChannelGroup, round_keep
 
 _MIN_DENSITY = 1e-4
 
@@ -128,8 +128,6 @@ def fit_log_ratios(links: list[LayerLink], densities: dict[str, float], groups: 
 
 
 def _valid_keeps(g: ChannelGroup, round_to: int | None) -> list[int]:
-    from edgeprune.prune.engine import round_keep  # engine imports the criteria package: import late
-
     return sorted({round_keep(v, g.channels, g.floor, round_to) for v in range(g.channels + 1)})
 
 
@@ -139,8 +137,6 @@ def meet_budget(groups: list[ChannelGroup], log_ratios: dict[str, float], cost: 
 
     Returns (keep, shift t, continuous ratios c_g·e^t clipped to [floor/C, 1]).
     """
-    from edgeprune.prune.engine import round_keep
-
     valid = {g.root_name: _valid_keeps(g, round_to) for g in groups}
 
     def ratios_at(t: float) -> dict[str, float]:

@@ -30,7 +30,8 @@ def _prepared(model: nn.Module, batches: list, protect: bool = True, **options: 
               ) -> tuple[BetaRankCriterion, list[ChannelGroup]]:
     groups = _groups(model, batches[0][0][:1], protect)
     crit = create_criterion("beta-rank", **options)
-    crit.prepare(model, groups, PruneContext(example_input=batches[0][0][:1], calib_batches=batches, log=lambda _: None))
+    ctx = PruneContext(example_input=batches[0][0][:1], calib_batches=batches, log=lambda _: None)
+    crit.prepare(model, groups, ctx)
     return crit, groups
 
 
@@ -88,7 +89,8 @@ def test_large_batches_are_streamed_in_chunks(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(activation_stats, "CHUNK_ELEMENTS", 10)  # one sample per float64 copy
     chunked = collect_conv_stats(conv, [conv], batches)[conv]
     assert chunked.samples == whole.samples == 10
-    assert torch.allclose(chunked.sigma_in(), whole.sigma_in()) and torch.allclose(chunked.sigma_out(), whole.sigma_out())
+    assert torch.allclose(chunked.sigma_in(), whole.sigma_in())
+    assert torch.allclose(chunked.sigma_out(), whole.sigma_out())
 
 
 def _toy(bias: bool = True) -> nn.Sequential:

@@ -13,11 +13,11 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.models import MODELS, create_model
 from edgeprune.prune import Budget, PruneContext, prune_model
 from edgeprune.prune.criteria import CRITERIA, create_criterion
-from edgeprune.prune.criteria.base import Criterion
+from edgeprune.prune.criterion import Scorer
 from edgeprune.prune.graph import ChannelGroup, build_graph, channel_floor, protected_modules, prunable_groups
 
-# criteria that score channels (whole procedures such as pruning at initialisation override ``run``)
-SCORED = [n for n, cls in CRITERIA.items() if cls.run is Criterion.run]
+# criteria that score channels (whole procedures such as pruning at initialisation are Procedures)
+SCORED = [n for n, cls in CRITERIA.items() if issubclass(cls, Scorer)]
 MINE = ["l2", "bn-scale", "taylor", "fpgm", "random", "global-magnitude", "beta-rank"]
 MODELS_UNDER_TEST = ["test_tinycnn", "test_resblock", "test_dwsep", "resnet20", "mobilenetv2"]
 NUM_CLASSES = 3

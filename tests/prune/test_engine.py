@@ -13,8 +13,8 @@ from edgeprune.models import MODELS, create_model
 from edgeprune.prune import Budget, PruneContext, apply_plan, prune_model
 from edgeprune.prune.budget import count
 from edgeprune.prune.criteria import create_criterion
-from edgeprune.prune.engine import PruneSettings, round_keep
-from edgeprune.prune.graph import build_graph, protected_modules, prunable_groups
+from edgeprune.prune.graph import build_graph, protected_modules, prunable_groups, round_keep
+from edgeprune.prune.types import PruneSettings
 
 ZOO = [n for n in MODELS.names() if n != "efficientnet_lite0" and not MODELS.get(n).test_only]
 

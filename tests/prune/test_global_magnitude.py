@@ -11,8 +11,8 @@ import torch.nn as nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.prune import Budget, PruneContext, prune_model
 from edgeprune.prune.criteria import create_criterion
-from edgeprune.prune.engine import PruneSettings
 from edgeprune.prune.graph import build_graph, protected_modules, prunable_groups
+from edgeprune.prune.types import PruneSettings
 
 WIDTH = 48
 
@@ -39,8 +39,8 @@ def _prune(min_keep_abs: float) -> dict[str, tuple[int, int]]:
     # engine floors off (1 channel, no ratio): only the criterion's minimum can hold a layer up
     settings = PruneSettings(min_channels=1, min_keep_ratio=0.0)
     crit = create_criterion("global-magnitude", min_keep_abs=min_keep_abs)
-    result = prune_model(_collapsing_net(), crit, Budget("flops", 0.4), PruneContext(example_input=x, log=lambda _: None),
-                         settings)
+    ctx = PruneContext(example_input=x, log=lambda _: None)
+    result = prune_model(_collapsing_net(), crit, Budget("flops", 0.4), ctx, settings)
     assert abs(result.achieved_reduction - 0.4) <= 0.02, "the global budget is met"
     out = result.model(x)
     assert torch.isfinite(out).all()

@@ -14,9 +14,9 @@ from edgeprune.prune import Budget, PruneContext, prune_model
 from edgeprune.prune.budget import count
 from edgeprune.prune.criteria import CRITERIA, create_criterion
 from edgeprune.prune.criteria.precropping import LABEL
-from edgeprune.prune.engine import PruneSettings
 from edgeprune.prune.graph import build_graph, channel_floor, protected_modules, prunable_groups
 from edgeprune.prune.pai import layer_densities, weight_layers
+from edgeprune.prune.types import PruneSettings
 from edgeprune.prune.width_solver import fit_log_ratios, link_layers, realised_densities
 
 

@@ -1,12 +1,22 @@
-"""Registry of pruning criteria. Adding one: a file here plus its import line below."""
+"""Registry of pruning criteria, scorers and procedures alike (``edgeprune.prune.criterion``).
+
+Adding one: a file here that registers its class, plus its import line below.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from edgeprune.prune.criterion import Criterion
 from edgeprune.registry import Registry
 
-CRITERIA: Registry[Any] = Registry("criterion")
+CRITERIA: Registry[type[Criterion]] = Registry("criterion")
+
+
+def create_criterion(name: str, **options: Any) -> Criterion:
+    """Instantiate a registered criterion with validated options."""
+    return CRITERIA.get(name)(**options)
+
 
 # Explicit import list: each module registers itself.
 from edgeprune.prune.criteria import (  # noqa: E402,F401
@@ -21,8 +31,3 @@ from edgeprune.prune.criteria import (  # noqa: E402,F401
     random_,
     taylor,
 )
-
-
-def create_criterion(name: str, **options: Any) -> Any:
-    """Instantiate a registered criterion with validated options."""
-    return CRITERIA.get(name)(**options)

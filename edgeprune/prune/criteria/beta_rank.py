@@ -35,11 +35,11 @@ import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeprune.prune.activation_stats import ConvStats, collect_conv_stats
+from edgeprune.prune.channels import item_kind
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext, scatter_to_root
-from edgeprune.prune.criteria.global_magnitude import item_kind
-from edgeprune.prune.criteria.taylor import calibration_batches
+from edgeprune.prune.criterion import Scorer, scatter_to_root
 from edgeprune.prune.graph import ChannelGroup
+from edgeprune.prune.types import PruneContext
 
 
 class BetaRankOptions(BaseModel):
@@ -85,7 +85,7 @@ def _producer_convs(groups: list[ChannelGroup]) -> list[nn.Conv2d]:
 
 
 @CRITERIA.register("beta-rank")
-class BetaRankCriterion(Criterion):
+class BetaRankCriterion(Scorer):
     name = "beta-rank"
     summary = "filter L1 x output/input spread over calibration batches (Beta-Rank), per-layer normalised"
     paper = "https://arxiv.org/abs/2304.07461"
@@ -99,7 +99,7 @@ class BetaRankCriterion(Criterion):
         self.layer_scores: dict[str, torch.Tensor] = {}  # module name -> raw scores, for reports and tests
 
     def prepare(self, model: nn.Module, groups: list[ChannelGroup], ctx: PruneContext) -> None:
-        batches = calibration_batches(ctx, self.name, self.options.max_batches)
+        batches = ctx.calibration(self.name, self.options.max_batches)
         convs = _producer_convs(groups)
         stats = collect_conv_stats(model, convs, [x for x, _ in batches])
         names = {m: n for n, m in model.named_modules()}

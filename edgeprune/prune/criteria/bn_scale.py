@@ -16,12 +16,13 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext
+from edgeprune.prune.criterion import Scorer
 from edgeprune.prune.graph import ChannelGroup
+from edgeprune.prune.types import PruneContext
 
 
 @CRITERIA.register("bn-scale")
-class BNScaleCriterion(Criterion):
+class BNScaleCriterion(Scorer):
     name = "bn-scale"
     summary = "|gamma| of the group's BatchNorms (Network Slimming); L1 for groups without BN"
     paper = "https://arxiv.org/abs/1708.06519"

@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 import torch_pruning as tp
 
+from edgeprune.prune.channels import channel_rows
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, scatter_to_root
-from edgeprune.prune.criteria.global_magnitude import channel_rows
+from edgeprune.prune.criterion import Scorer, scatter_to_root
 
 
 def distance_sums(rows: torch.Tensor) -> torch.Tensor:
@@ -25,7 +25,7 @@ def distance_sums(rows: torch.Tensor) -> torch.Tensor:
 
 
 @CRITERIA.register("fpgm")
-class FPGMCriterion(Criterion):
+class FPGMCriterion(Scorer):
     name = "fpgm"
     summary = "distance of each filter to the others (geometric median filters go first; weights only)"
     paper = "https://arxiv.org/abs/1811.00250"

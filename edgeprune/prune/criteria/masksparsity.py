@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
@@ -32,16 +32,14 @@ import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import count
-from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext, scatter_to_root
-from edgeprune.prune.graph import ChannelGroup, build_graph, protected_modules, prunable_groups
-from edgeprune.prune.plan import PlanEntry, PruningPlan
+from edgeprune.prune.budget import Budget, count
+from edgeprune.prune.criteria import CRITERIA, create_criterion
+from edgeprune.prune.criterion import Procedure, Scorer, scatter_to_root
+from edgeprune.prune.engine import prune_model
+from edgeprune.prune.fit import Fit, evaluate_plan, setup_groups
+from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.sparsity import BNScaleRegulariser, LastState
-
-if TYPE_CHECKING:
-    from edgeprune.prune.budget import Budget
-    from edgeprune.prune.engine import PruneResult, PruneSettings
+from edgeprune.prune.types import PruneContext, PruneResult, PruneSettings
 
 _BN = nn.modules.batchnorm._BatchNorm
 
@@ -60,7 +58,7 @@ class MaskSparsityOptions(BaseModel):
     lr: float | None = Field(2e-2, gt=0, description="learning rate of the sparse phases (None: the fine-tune lr)")
 
 
-class _GammaMagnitude(Criterion):
+class _GammaMagnitude(Scorer):
     """|γ| of every BN in the group, averaged in root-index space; groups without BN are not scored."""
 
     name = "bn-gamma"
@@ -89,7 +87,7 @@ def _train(ctx: PruneContext, model: nn.Module, epochs: int, hooks: list[Any], l
 
 
 @CRITERIA.register("masksparsity")
-class MaskSparsity(Criterion):
+class MaskSparsity(Procedure):
     name = "masksparsity"
     summary = "mask (criterion or BN-γ sparse training) -> L1 on the masked BN scales only -> prune them"
     paper = "https://arxiv.org/abs/2201.06776"
@@ -98,45 +96,22 @@ class MaskSparsity(Criterion):
     Options: ClassVar[type[BaseModel]] = MaskSparsityOptions
     options: MaskSparsityOptions
 
-    def __call__(self, group: tp.Group) -> torch.Tensor | None:
-        raise RuntimeError("masksparsity is a whole procedure: call prune_model (it uses run())")
-
-    def _groups(self, model: nn.Module, ctx: PruneContext, settings: PruneSettings) -> list[ChannelGroup]:
-        graph = build_graph(model, ctx.example_input)
-        protected = protected_modules(model, settings.protect_stem, settings.protect_classifier)
-        return prunable_groups(model, graph, protected, settings.min_channels, settings.min_keep_ratio)
-
-    def _mask(self, model: nn.Module, ctx: PruneContext, budget: Budget,
-              settings: PruneSettings) -> dict[str, list[int]]:
-        """Root-space channel indices to prune, per group root, at the budget."""
-        from edgeprune.prune.criteria import create_criterion
-        from edgeprune.prune.engine import prune_model
-
+    def _mask(self, model: nn.Module, ctx: PruneContext, budget: Budget, settings: PruneSettings) -> PruningPlan:
+        """The plan pruning the mask's channels at the budget (a one-shot pruning by the mask source)."""
         o = self.options
         if o.mask_source == "bn-sparse":
             sparse = copy.deepcopy(model)
             reg = BNScaleRegulariser.everywhere(sparse, o.global_lam or o.lam)
             ctx.log(f"{self.name}: global BN-γ sparse training for the mask ({o.mask_epochs} epochs, λ={reg.lam:g})")
-            source, crit = _train(ctx, sparse, o.mask_epochs, [reg], o.lr), _GammaMagnitude()
+            source, scorer = _train(ctx, sparse, o.mask_epochs, [reg], o.lr), _GammaMagnitude()
         else:
-            if o.mask_source in (self.name, "precropping"):
-                raise EdgepruneError(f"mask_source '{o.mask_source}' is not a channel ranking",
-                                     "use 'bn-sparse' or a scoring criterion such as l1")
-            crit = create_criterion(o.mask_source, **o.mask_options)
-            if type(crit).run is not Criterion.run:
+            scorer, source = create_criterion(o.mask_source, **o.mask_options), model
+            if not isinstance(scorer, Scorer):
                 raise EdgepruneError(f"mask_source '{o.mask_source}' is a whole procedure, not a channel ranking",
                                      "use 'bn-sparse' or a scoring criterion such as l1")
-            source = model
-        result = prune_model(source, crit, budget, ctx, settings)
-        drop: dict[str, list[int]] = {}
-        for step in result.plan.steps:
-            for e in step:
-                drop[e.root] = sorted(set(range(e.channels)) - set(e.keep))
-        return drop
+        return prune_model(source, scorer, budget, ctx, settings).plan
 
     def run(self, model: nn.Module, ctx: PruneContext, budget: Budget, settings: PruneSettings) -> PruneResult:
-        from edgeprune.prune.engine import PruneResult, evaluate_plan
-
         if ctx.train_fn is None:
             raise EdgepruneError("masksparsity needs a training phase but no training function was given",
                                  "run it through the edgeprune pipeline (build/compare) or set PruneContext.train_fn")
@@ -144,9 +119,10 @@ class MaskSparsity(Criterion):
         notes: list[str] = []
         x = ctx.example_input
         work = copy.deepcopy(model)
-        dense_macs, dense_params = count(work, x)
-        drop = self._mask(work, ctx, budget, settings)
-        groups = [g for g in self._groups(work, ctx, settings) if drop.get(g.root_name)]
+        dense = count(work, x)
+        plan = self._mask(work, ctx, budget, settings)
+        drop = {e.root: sorted(set(range(e.channels)) - set(e.keep)) for step in plan.steps for e in step}
+        groups = [g for g in setup_groups(work, x, settings) if drop.get(g.root_name)]
         reg = BNScaleRegulariser.from_groups(work, groups, drop, o.lam)
         before = reg.stats(work, o.threshold)
         ctx.log(f"{self.name}: mask from {o.mask_source}: {before['masked'].get('channels', 0)} BN channels to push "
@@ -167,11 +143,8 @@ class MaskSparsity(Criterion):
         ctx.log(f"{self.name}: mean |γ| masked {m.get('mean_abs', 0):.4f} vs unmasked {u.get('mean_abs', 0):.4f}; "
                 f"{m.get('fraction_below_threshold', 1):.0%} of masked channels at |γ| <= {o.threshold:g}")
 
-        plan = PruningPlan(steps=[[
-            PlanEntry(root=g.root_name, channels=g.channels,
-                      keep=sorted(set(range(g.channels)) - set(drop[g.root_name])), members=g.member_names(work))
-            for g in groups]])
-        pruned, macs, params = evaluate_plan(work, plan, x)
+        pruned, macs, params = evaluate_plan(work, plan, x)  # exactly the masked channels
+        fit = Fit({e.root: len(e.keep) for step in plan.steps for e in step}, plan, pruned, macs, params)
         masked, _ = reg.masked_gammas(work)
         bad = int((masked > o.threshold).sum())
         if bad:
@@ -192,9 +165,5 @@ class MaskSparsity(Criterion):
                             "converged": bad == 0},
             "mask": {root: len(idx) for root, idx in sorted(drop.items())},
         }
-        return PruneResult(
-            model=pruned.eval(), plan=plan, criterion=self.name, budget=budget, dense_macs=dense_macs,
-            dense_params=dense_params, macs=macs, params=params,
-            level=sum(len(v) for v in drop.values()) / max(1, sum(g.channels for g in groups)),
-            seconds=time.perf_counter() - start, widths=plan.widths(), notes=notes, recovery="finetune", extra=extra,
-        )
+        level = sum(len(v) for v in drop.values()) / max(1, sum(g.channels for g in groups))
+        return self.result(fit, budget, dense, level, start, notes, extra)

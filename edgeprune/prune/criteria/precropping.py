@@ -16,25 +16,22 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn as nn
 import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import count
+from edgeprune.prune.budget import Budget, count
 from edgeprune.prune.cost import CostModel
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext
-from edgeprune.prune.graph import ChannelGroup, build_graph, protected_modules, prunable_groups
+from edgeprune.prune.criterion import Procedure
+from edgeprune.prune.fit import fit_to_budget, setup_groups
+from edgeprune.prune.graph import ChannelGroup
 from edgeprune.prune.pai import layer_densities
+from edgeprune.prune.types import PruneContext, PruneResult, PruneSettings
 from edgeprune.prune.width_solver import fit_log_ratios, link_layers, meet_budget, realised_densities
-
-if TYPE_CHECKING:
-    from edgeprune.prune.budget import Budget
-    from edgeprune.prune.engine import PruneResult, PruneSettings
 
 LABEL = "width selection at initialization (PreCropping-style)"
 NO_FREE_PRUNE = (
@@ -102,16 +99,13 @@ def data_warnings(labels: torch.Tensor | None, class_counts: list[int] | None, m
 
 
 @CRITERIA.register("precropping")
-class PreCropping(Criterion):
+class PreCropping(Procedure):
     name = "precropping"
     summary = f"{LABEL}: PAI layer densities -> one width per group, cropped fresh model trained from scratch"
     paper = "https://arxiv.org/abs/2203.02549"
-    needs_training = True  # the cropped model is trained from scratch; SynFlow needs no data, SNIP one batch
+    retrains_from_scratch = True  # SynFlow needs no data, SNIP one calibration batch
     Options: ClassVar[type[BaseModel]] = PreCroppingOptions
     options: PreCroppingOptions
-
-    def __call__(self, group: tp.Group) -> torch.Tensor | None:
-        raise RuntimeError("precropping is a whole procedure: call prune_model (it uses run())")
 
     # -- pieces ------------------------------------------------------------------------------------
     def _fresh_model(self, model: nn.Module, ctx: PruneContext, seed: int, notes: list[str]) -> nn.Module:
@@ -148,15 +142,13 @@ class PreCropping(Criterion):
 
     # -- the procedure -----------------------------------------------------------------------------
     def run(self, model: nn.Module, ctx: PruneContext, budget: Budget, settings: PruneSettings) -> PruneResult:
-        from edgeprune.prune.engine import PruneResult, evaluate_plan, plan_from_keep
-
         start, o = time.perf_counter(), self.options
         notes: list[str] = []
         seed = ctx.seed if o.seed is None else o.seed
         x = ctx.example_input
         ctx.log(f"{self.name}: {LABEL}; layer densities from {o.density_source}")
         fresh = self._fresh_model(model, ctx, seed, notes)
-        dense_macs, dense_params = count(fresh, x)
+        dense = count(fresh, x)
         density = 1.0 - budget.reduction  # global weight density of the PAI mask; the solver fixes the budget
         batch = ctx.calib_batches[0] if ctx.calib_batches else None
         with torch.random.fork_rng(devices=[]):
@@ -164,47 +156,35 @@ class PreCropping(Criterion):
             densities = layer_densities(fresh, o.density_source, density, example_input=x, batch=batch,
                                         loss_fn=ctx.loss_fn, synflow_rounds=o.synflow_rounds,
                                         synflow_max_size=o.synflow_max_size)
-        groups = prunable_groups(fresh, build_graph(fresh, x),
-                                 protected_modules(fresh, settings.protect_stem, settings.protect_classifier),
-                                 settings.min_channels, settings.min_keep_ratio)
-        if not groups:
-            raise EdgepruneError("no layer of this model can be cropped", "check protected layers and floors")
-        flops = budget.kind == "flops"
-        links = link_layers(fresh, groups, x, "macs" if flops else "params")
+        groups = setup_groups(fresh, x, settings)
+        links = link_layers(fresh, groups, x, "macs" if budget.kind == "flops" else "params")
         log_ratios = fit_log_ratios(links, densities, groups)
-        cost, index = CostModel(fresh, x), 0 if flops else 1
-        dense = dense_macs if flops else dense_params
-        target = dense * (1.0 - budget.reduction)
-        scores = self._keep_scores(groups)
+        cost = CostModel(fresh, x)
+        aim = min(SOLVER_TOLERANCE, budget.tolerance)
+        solved: dict[str, Any] = {}
 
         def estimate(keep: dict[str, int]) -> float:
-            return cost.estimate(groups, keep)[index]
+            return budget.measure(*cost.estimate(groups, keep))
 
-        goal, tol = target, min(SOLVER_TOLERANCE, budget.tolerance) * dense
-        for _ in range(4):  # the cost model is calibrated, not exact: correct the goal by the real count
-            keep, shift, ratios = meet_budget(groups, log_ratios, estimate, goal, tol / 2, settings.round_to)
-            plan = plan_from_keep(fresh, groups, scores, keep)
-            cropped, macs, params = evaluate_plan(fresh, plan, x)
-            value = macs if flops else params
-            if abs(value - target) <= tol:
-                break
-            goal = target * estimate(keep) / max(value, 1)
-        err = abs(value - target) / dense
-        if err > budget.tolerance:
-            raise EdgepruneError(
-                f"cannot reach {budget.describe()} within ±{budget.tolerance:.0%} by cropping widths: the closest "
-                f"is {1 - value / dense:.1%}", "lower the reduction, lower --min-channels/--round-to")
-        if err > SOLVER_TOLERANCE:
-            notes.append(f"budget met within {err:.1%} only (whole channels, round_to and floors)")
-        self._reinit(fresh, cropped)
+        def choose(goal: float) -> dict[str, int]:
+            keep, solved["shift"], solved["ratios"] = meet_budget(
+                groups, log_ratios, estimate, goal, aim * budget.measure(*dense) / 2, settings.round_to)
+            return keep
 
-        warnings = self._warnings(ctx, budget, 1 - params / dense_params)
+        fit = fit_to_budget(fresh, groups, self._keep_scores(groups), budget, dense, x, choose, estimate, aim,
+                            how=" by cropping widths")
+        if fit.error > SOLVER_TOLERANCE:
+            notes.append(f"budget met within {fit.error:.1%} only (whole channels, round_to and floors)")
+        self._reinit(fresh, fit.model)
+
+        warnings = self._warnings(ctx, budget, 1 - fit.params / dense[1])
         notes.append(f"{LABEL}: widths chosen on a freshly initialised model and trained from scratch; "
                      "the trained model's weights are not used")
         if warnings:
             message = f"WARNING: {'; '.join(warnings)}. {NO_FREE_PRUNE}"
             ctx.log(f"{self.name}: {message}")
             notes.append(message)
+        keep, ratios = fit.keep, solved["ratios"]
         realised = realised_densities(links, keep, groups)
         extra = {
             "label": LABEL,
@@ -217,16 +197,12 @@ class PreCropping(Criterion):
             "group_keep": {g.root_name: {"channels": g.channels, "keep": keep[g.root_name],
                                          "fitted_ratio": round(math.exp(log_ratios[g.root_name]), 4),
                                          "budget_ratio": round(ratios[g.root_name], 4)} for g in groups},
-            "width_shift": round(shift, 4),
-            "training_cost": training_cost(dense_macs, macs),
+            "width_shift": round(solved["shift"], 4),
+            "training_cost": training_cost(dense[0], fit.macs),
             "warnings": warnings,
         }
-        return PruneResult(
-            model=cropped.eval(), plan=plan, criterion=self.name, budget=budget, dense_macs=dense_macs,
-            dense_params=dense_params, macs=macs, params=params,
-            level=1 - sum(keep.values()) / sum(g.channels for g in groups), seconds=time.perf_counter() - start,
-            widths=plan.widths(), notes=notes, recovery="train-from-scratch", extra=extra,
-        )
+        level = 1 - sum(keep.values()) / sum(g.channels for g in groups)
+        return self.result(fit, budget, dense, level, start, notes, extra)
 
     def _warnings(self, ctx: PruneContext, budget: Budget, params_removed: float) -> list[str]:
         o = self.options

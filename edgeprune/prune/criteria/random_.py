@@ -10,8 +10,9 @@ import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict
 
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext
+from edgeprune.prune.criterion import Scorer
 from edgeprune.prune.graph import ChannelGroup
+from edgeprune.prune.types import PruneContext
 
 
 class RandomOptions(BaseModel):
@@ -21,7 +22,7 @@ class RandomOptions(BaseModel):
 
 
 @CRITERIA.register("random")
-class RandomCriterion(Criterion):
+class RandomCriterion(Scorer):
     name = "random"
     summary = "uniform random scores, seeded by the run's seed (baseline)"
     Options = RandomOptions

@@ -16,11 +16,11 @@ import torch.nn as nn
 import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.prune.channels import channel_rows
 from edgeprune.prune.criteria import CRITERIA
-from edgeprune.prune.criteria.base import Criterion, PruneContext, scatter_to_root
-from edgeprune.prune.criteria.global_magnitude import channel_rows
+from edgeprune.prune.criterion import Scorer, scatter_to_root
 from edgeprune.prune.graph import ChannelGroup
+from edgeprune.prune.types import PruneContext
 
 
 class TaylorOptions(BaseModel):
@@ -30,16 +30,8 @@ class TaylorOptions(BaseModel):
     bias: bool = Field(True, description="include bias and BatchNorm beta terms")
 
 
-def calibration_batches(ctx: PruneContext, name: str, max_batches: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    batches = list(ctx.calib_batches)[:max_batches]
-    if not batches:
-        raise EdgepruneError(f"criterion '{name}' needs calibration data but none was given",
-                             "pass calibration batches (a class-stratified sample of the training set)")
-    return batches
-
-
 @CRITERIA.register("taylor")
-class TaylorCriterion(Criterion):
+class TaylorCriterion(Scorer):
     name = "taylor"
     summary = "first-order Taylor |w * dL/dw| per channel over the calibration batches (BN included)"
     paper = "https://arxiv.org/abs/1906.10771"
@@ -53,7 +45,7 @@ class TaylorCriterion(Criterion):
         self._acc: dict[int, torch.Tensor] | None = None
 
     def prepare(self, model: nn.Module, groups: list[ChannelGroup], ctx: PruneContext) -> None:
-        batches = calibration_batches(ctx, self.name, self.options.max_batches)
+        batches = ctx.calibration(self.name, self.options.max_batches)
         params = list(model.parameters())
         device = params[0].device if params else ctx.device
         flags = [p.requires_grad for p in params]
