@@ -49,6 +49,13 @@ def write_new_admin_key(settings: ServerSettings, key: str) -> Path:
     return path
 
 
+def _key_file_writer(settings: ServerSettings) -> Callable[[str], None]:
+    def announce(key: str) -> None:
+        write_new_admin_key(settings, key)
+
+    return announce
+
+
 def _validation_summary(errors: list[dict[str, Any]]) -> str:
     parts = []
     for err in errors[:10]:
@@ -77,7 +84,7 @@ def create_app(
     """Build the application: routers, limits, optional CORS, and a lifespan that migrates the database."""
     settings = settings or ServerSettings.from_env()
     state = ServerState.from_settings(settings)
-    announce = on_new_admin_key or (lambda key: write_new_admin_key(settings, key))
+    announce = on_new_admin_key or _key_file_writer(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -129,7 +136,7 @@ def serve_forever(settings: ServerSettings, announce: Callable[[str], None] | No
     """Migrate, seed keys, then run uvicorn until interrupted (used by ``edgeprune serve`` and ``-m``)."""
     import uvicorn
 
-    announce = announce or (lambda key: write_new_admin_key(settings, key))
+    announce = announce or _key_file_writer(settings)
     app = create_app(settings, on_new_admin_key=announce)
     new_key = app.state.edgeprune.startup()  # fail before binding the port if the database is unusable
     if new_key:

@@ -42,12 +42,12 @@ class Retention:
         with self.db.write() as session:
             if self.delivery_days > 0:
                 cutoff = now - timedelta(days=self.delivery_days)
-                done.deliveries = session.execute(
-                    delete(DeliveryEvent).where(DeliveryEvent.requested_at < cutoff)).rowcount or 0
+                result = session.execute(delete(DeliveryEvent).where(DeliveryEvent.requested_at < cutoff))
+                done.deliveries = int(getattr(result, "rowcount", 0) or 0)
             if self.measurement_days > 0:
                 cutoff = now - timedelta(days=self.measurement_days)
-                done.measurements = session.execute(
-                    delete(MeasurementRow).where(MeasurementRow.received_at < cutoff)).rowcount or 0
+                result = session.execute(delete(MeasurementRow).where(MeasurementRow.received_at < cutoff))
+                done.measurements = int(getattr(result, "rowcount", 0) or 0)
         if done.deliveries or done.measurements:
             log.info("retention: deleted %d delivery records and %d measurements", done.deliveries, done.measurements)
         self._last = time.monotonic()

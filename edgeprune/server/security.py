@@ -10,9 +10,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
-import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime

@@ -15,9 +15,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import UploadFile
 
+from edgeprune.server.audit import audit
 from edgeprune.server.bundlezip import BundleInfo, BundleRejected, inspect_bundle
 from edgeprune.server.deps import AdminKey, DeviceKey, StateDep
-from edgeprune.server.audit import audit
 from edgeprune.server.models import Bundle, BundleApp, BundleArtifactRow, Channel
 from edgeprune.server.pagination import Cursor, Limit, decode_cursor, encode_cursor, page
 from edgeprune.server.routes._common import check_name, download_url, etag_matches
