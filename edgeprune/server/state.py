@@ -6,7 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.server.db import Database
@@ -56,7 +56,10 @@ class ServerState:
             try:
                 revision = self.db.migrate()
                 admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
-                generated = bootstrap_admin(self.db, admin)
+                try:
+                    generated = bootstrap_admin(self.db, admin)
+                except IntegrityError:  # another replica seeded the same key at the same moment
+                    generated = bootstrap_admin(self.db, admin)
             except SQLAlchemyError as exc:
                 raise EdgepruneError(
                     f"cannot prepare the database {self.settings.database_label}: {exc.__class__.__name__}: "
