@@ -65,7 +65,8 @@ def post_measurement(measurement: Measurement, key: DeviceKey, state: StateDep) 
         body_bytes=len(text.encode("utf-8")))
     try:
         with state.db.write() as session:
-            if session.get(MeasurementRow, measurement.id) is None:  # a retry is never refused by the quota
+            known = session.scalar(select(MeasurementRow.id).where(MeasurementRow.id == measurement.id))
+            if known is None:  # a retry is never refused by the quota (it then fails the insert below)
                 check_quota(session, state.settings, key, row.body_bytes)
             session.add(row)
         state.retention.maybe_prune()
