@@ -15,10 +15,14 @@ if TYPE_CHECKING:
     from edgeprune.server.db import Database
 
 ScopeName = Literal["admin", "device"]
-DataDirOpt = Annotated[Path | None, typer.Option(help="server data directory, as for `edgeprune serve` [env EDGEPRUNE_DATA_DIR, ./edgeprune-server-data]")]
-DatabaseOpt = Annotated[str | None, typer.Option(help="server database, as for `edgeprune serve` [env EDGEPRUNE_DATABASE_URL]")]
-ServerOpt = Annotated[str | None, typer.Option("--server", help="go through a running server instead (needs --api-key)")]
-ApiKeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="EDGEPRUNE_API_KEY", help="admin key for --server")]
+DataDirOpt = Annotated[Path | None, typer.Option(
+    help="server data directory, as for `edgeprune serve` [env EDGEPRUNE_DATA_DIR, ./edgeprune-server-data]")]
+DatabaseOpt = Annotated[str | None, typer.Option(
+    help="server database, as for `edgeprune serve` [env EDGEPRUNE_DATABASE_URL]")]
+ServerOpt = Annotated[str | None, typer.Option(
+    "--server", help="go through a running server instead (needs --api-key)")]
+ApiKeyOpt = Annotated[str | None, typer.Option(
+    "--api-key", envvar="EDGEPRUNE_API_KEY", help="admin key for --server")]
 
 
 def open_server_database(data_dir: Path | None, database_url: str | None) -> Database:
@@ -57,10 +61,13 @@ def open_server_database(data_dir: Path | None, database_url: str | None) -> Dat
 
 @handle_errors
 def keys_create(
-    scope: Annotated[ScopeName, typer.Option("--scope", help="admin (publish, channels, keys, audit) or device (one app: its models and its own measurements)")],
-    app_id: Annotated[str | None, typer.Option("--app-id", help="the one app a device key may use (required for --scope device)")] = None,
+    scope: Annotated[ScopeName, typer.Option(
+        "--scope", help="admin (publish, channels, keys, audit) or device (one app: its models + own measurements)")],
+    app_id: Annotated[str | None, typer.Option(
+        "--app-id", help="the one app a device key may use (required for --scope device)")] = None,
     label: Annotated[str, typer.Option("--label", help="a note to recognise the key by, e.g. 'pixel-8 lab'")] = "",
-    expires_in_days: Annotated[float | None, typer.Option("--expires-in-days", min=0.001, help="the key stops working after this many days")] = None,
+    expires_in_days: Annotated[float | None, typer.Option(
+        "--expires-in-days", help="the key stops working after this many days")] = None,
     server: ServerOpt = None,
     api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
@@ -70,7 +77,10 @@ def keys_create(
     from edgeprune.errors import EdgepruneError
 
     if scope == "device" and not app_id:
-        raise EdgepruneError("a device key must be scoped to one app", "pass --app-id APP (e.g. --app-id edgeprune-demo)")
+        raise EdgepruneError("a device key must be scoped to one app",
+                             "pass --app-id APP (e.g. --app-id edgeprune-demo)")
+    if expires_in_days is not None and not (0 < expires_in_days <= 36_500):  # also refuses nan and inf
+        raise EdgepruneError(f"invalid --expires-in-days {expires_in_days}", "give a number of days from 0.001 to 36500")
     if scope == "admin" and app_id:
         raise EdgepruneError("admin keys are not scoped to an app", "leave out --app-id for --scope admin")
     if app_id:
@@ -130,7 +140,8 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (see `e
     try:
         found = revoke_by_id(db, key_id, None)
     except LastAdminKey as exc:
-        raise EdgepruneError(str(exc), "create another admin key first (`edgeprune keys create --scope admin`)") from exc
+        raise EdgepruneError(str(exc),
+                             "create another admin key first (`edgeprune keys create --scope admin`)") from exc
     finally:
         db.dispose()
     if not found:

@@ -340,6 +340,12 @@ def test_keys_commands_use_the_servers_database(settings: ServerSettings, monkey
         assert actions[:2] == ["key.revoke", "key.create"]
     res = CliRunner().invoke(cli, ["keys", "revoke", "99999"], env=env)
     assert res.exit_code == 2 and "no key with id 99999" in res.output
+    before = CliRunner().invoke(cli, ["keys", "list"], env=env).output
+    for bad in (["--expires-in-days", "nan"], ["--expires-in-days", "-1"], ["--app-id", "bad app"], []):
+        res = CliRunner().invoke(cli, ["keys", "create", "--scope", "device", *(["--app-id", APP_ID] if bad[:1] == [
+            "--expires-in-days"] else []), *bad], env=env)
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, (bad, res.output)
+    assert CliRunner().invoke(cli, ["keys", "list"], env=env).output == before  # nothing was created
 
 
 def test_audit_rows_are_not_written_for_refused_actions(api: Api) -> None:

@@ -36,7 +36,8 @@ def _traffic(api: Api, n: int = 3) -> None:
     for _ in range(n):
         assert api.client.get("/api/v1/apps/org.example.app/channels/stable/current",
                               headers=api.device).status_code == 200
-        assert api.client.post("/api/v1/measurements", json=measurement("a" * 64), headers=api.device).status_code == 201
+        posted = api.client.post("/api/v1/measurements", json=measurement("a" * 64), headers=api.device)
+        assert posted.status_code == 201
     api.app.state.edgeprune.deliveries.flush()
 
 
