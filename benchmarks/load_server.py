@@ -118,7 +118,10 @@ def _run(name: str, clients: int, total: int, make_call: Any) -> dict[str, Any]:
 def _start_server(database_url: str, data_dir: Path, admin: str, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEPRUNE_")}
     env.update(EDGEPRUNE_PORT=str(port), EDGEPRUNE_HOST="127.0.0.1", EDGEPRUNE_DATA_DIR=str(data_dir),
-               EDGEPRUNE_ADMIN_KEY=admin, EDGEPRUNE_LOG_LEVEL="warning")
+               EDGEPRUNE_ADMIN_KEY=admin, EDGEPRUNE_LOG_LEVEL="warning",
+               # one bench key sends far more than a phone: per-key rate limit and daily quota off
+               EDGEPRUNE_RATE_LIMIT_PER_MINUTE="0", EDGEPRUNE_MEASUREMENT_QUOTA_PER_DAY="0",
+               EDGEPRUNE_MEASUREMENT_QUOTA_MB_PER_DAY="0")
     if database_url:
         env["EDGEPRUNE_DATABASE_URL"] = database_url
     proc = subprocess.Popen([sys.executable, "-m", "edgeprune.server"], env=env, stdout=subprocess.DEVNULL,
@@ -147,7 +150,7 @@ def bench(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as http:
                 http.post("/api/v1/bundles", data={"sha256": sha, "app_id": APP, "channel": CHANNEL},
                           files={"file": ("b.zip", bundle, "application/zip")}).raise_for_status()
-                device = http.post("/api/v1/keys", json={"scope": "device", "label": "bench"}).json()["key"]
+                device = http.post("/api/v1/keys", json={"scope": "device", "label": "bench", "app_id": APP}).json()["key"]
                 artifact = http.get("/api/v1/bundles").json()[0]["artifacts"][0]["sha256"]
             auth = {"Authorization": f"Bearer {device}"}
             current = f"/api/v1/apps/{APP}/channels/{CHANNEL}/current"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +20,7 @@ from fastapi.responses import JSONResponse
 from edgeprune import __version__
 from edgeprune.errors import EdgepruneError
 from edgeprune.server import dashboard
+from edgeprune.server.authgate import AuthGateMiddleware
 from edgeprune.server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from edgeprune.server.routes import ROUTERS
 from edgeprune.server.settings import ServerSettings
@@ -28,15 +31,29 @@ BUNDLE_UPLOAD_PATH = "/api/v1/bundles"
 MULTIPART_OVERHEAD = 1024 * 1024  # form fields and boundaries around the zip
 
 
-def print_new_admin_key(key: str) -> None:
-    """Show a freshly generated admin key once (only its hash is stored)."""
-    print(
-        "\n  A new admin API key was generated. It is shown only now; store it safely:\n"
-        f"\n      {key}\n\n  Use it as 'Authorization: Bearer <key>'. "
-        "Create more keys with `edgeprune keys create --scope admin|device`.\n",
-        file=sys.stderr,
-        flush=True,
-    )
+def write_new_admin_key(settings: ServerSettings, key: str) -> Path:
+    """Put a freshly generated admin key into an owner-only file in the data dir; log only the file's path.
+
+    The key never goes to stdout/stderr, so it cannot end up in journald, container logs or CI output.
+    """
+    path = settings.admin_key_file
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    os.replace(tmp, path)
+    os.chmod(path, 0o600)
+    message = (f"A new admin API key was generated and written to {path.resolve()} (mode 0600). Read it, store it "
+               "safely, then delete the file. Create more keys with `edgeprune keys create`.")
+    print(f"\n  {message}\n", file=sys.stderr, flush=True)
+    return path
+
+
+def _key_file_writer(settings: ServerSettings) -> Callable[[str], None]:
+    def announce(key: str) -> None:
+        write_new_admin_key(settings, key)
+
+    return announce
 
 
 def _validation_summary(errors: list[dict[str, Any]]) -> str:
@@ -67,7 +84,7 @@ def create_app(
     """Build the application: routers, limits, optional CORS, and a lifespan that migrates the database."""
     settings = settings or ServerSettings.from_env()
     state = ServerState.from_settings(settings)
-    announce = on_new_admin_key or print_new_admin_key
+    announce = on_new_admin_key or _key_file_writer(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -93,6 +110,7 @@ def create_app(
     app.include_router(dashboard.router)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(EdgepruneError, _on_edgeprune_error)
+    app.add_middleware(AuthGateMiddleware)  # innermost of the middlewares: CORS preflights pass it untouched
 
     def limit_for(method: str, path: str) -> tuple[int, str]:
         if method == "POST" and path.rstrip("/") == BUNDLE_UPLOAD_PATH:
@@ -113,11 +131,12 @@ def create_app(
     return app
 
 
-def serve_forever(settings: ServerSettings, announce: Callable[[str], None] = print_new_admin_key,
+def serve_forever(settings: ServerSettings, announce: Callable[[str], None] | None = None,
                   banner: Callable[[str], None] | None = None) -> None:
     """Migrate, seed keys, then run uvicorn until interrupted (used by ``edgeprune serve`` and ``-m``)."""
     import uvicorn
 
+    announce = announce or _key_file_writer(settings)
     app = create_app(settings, on_new_admin_key=announce)
     new_key = app.state.edgeprune.startup()  # fail before binding the port if the database is unusable
     if new_key:

@@ -150,5 +150,11 @@ class EdgepruneClient:
     def bundles(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/api/v1/bundles").json())
 
-    def create_key(self, scope: str, label: str = "") -> dict[str, Any]:
-        return dict(self._request("POST", "/api/v1/keys", ok=(201,), json={"scope": scope, "label": label}).json())
+    def create_key(self, scope: str, label: str = "", app_id: str | None = None,
+                   expires_in_days: float | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"scope": scope, "label": label}
+        if app_id:
+            body["app_id"] = app_id
+        if expires_in_days:
+            body["expires_in_days"] = expires_in_days
+        return dict(self._request("POST", "/api/v1/keys", ok=(201,), json=body).json())

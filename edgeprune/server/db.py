@@ -7,6 +7,7 @@ busy timeout instead of failing with "database is locked" when a read lock is up
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -66,6 +67,26 @@ def _sqlite_engine(url: URL, begin_sql: str, pool_size: int) -> Engine:
     return engine
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does, and tighten an existing one we own.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so they end up 0600 too.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        return
+    except FileExistsError:
+        pass
+    st = path.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        for suffix in ("", "-wal", "-shm"):
+            extra = path.with_name(path.name + suffix)
+            if extra.exists():
+                os.chmod(extra, 0o600)
+
+
 class Database:
     """Two session factories: ``read()`` (no commit) and ``write()`` (commits, BEGIN IMMEDIATE on SQLite)."""
 
@@ -73,7 +94,7 @@ class Database:
         self.url = normalize_url(url)
         self.backend = self.url.get_backend_name()
         if self.backend == "sqlite":
-            Path(str(self.url.database)).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(str(self.url.database)).expanduser().resolve())
             self.engine = _sqlite_engine(self.url, "BEGIN", pool_size)
             self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size)
         else:

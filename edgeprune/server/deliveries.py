@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from edgeprune.server.db import Database
@@ -19,8 +20,10 @@ log = logging.getLogger("edgeprune.server.deliveries")
 
 
 class DeliveryLog:
-    def __init__(self, db: Database, max_items: int = 200, max_age: float = 2.0) -> None:
+    def __init__(self, db: Database, max_items: int = 200, max_age: float = 2.0,
+                 after_write: Callable[[], None] | None = None) -> None:
         self.db = db
+        self.after_write = after_write  # e.g. retention pruning, run after a batch is written
         self.max_items = max_items
         self.max_age = max_age
         self._items: list[dict[str, Any]] = []
@@ -49,3 +52,6 @@ class DeliveryLog:
                 session.add_all([DeliveryEvent(**item) for item in batch])
         except Exception:
             log.exception("could not record %d delivery events", len(batch))
+            return
+        if self.after_write is not None:
+            self.after_write()

@@ -58,6 +58,11 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # lifecycle (migration 0002): device keys name the one app they may use; admin keys have no app
+    app_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")  # api | cli | env | generated
 
 
 class Bundle(Base):
@@ -128,7 +133,7 @@ class DeliveryEvent(Base):
     abi: Mapped[str] = mapped_column(String(64), default="")
     bundle_sha256: Mapped[str] = mapped_column(String(64))
     not_modified: Mapped[bool] = mapped_column(Boolean, default=False)
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
@@ -148,3 +153,31 @@ class MeasurementRow(Base):
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    app_id: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the posting device key's app
+    body_bytes: Mapped[int] = mapped_column(Integer, default=0)  # for the per-key daily byte quota
+
+    __table_args__ = (Index("ix_measurements_key_received", "key_id", "received_at"),)
+
+
+class BundleApp(Base):
+    """Which apps may read a bundle: uploaded for that app, or pointed at by one of its channels."""
+
+    __tablename__ = "bundle_apps"
+
+    bundle_sha256: Mapped[str] = mapped_column(ForeignKey("bundles.sha256", ondelete="CASCADE"), primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+    __table_args__ = (Index("ix_bundle_apps_app_id", "app_id"),)
+
+
+class AuditEvent(Base):
+    """An admin action (key create/revoke/rotate, publish, channel move); never pruned."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")

@@ -34,6 +34,16 @@ class ServerSettings(BaseModel):
     log_level: str = "info"
     db_pool_size: int = Field(10, ge=1, le=200)
     auth_cache_seconds: float = Field(10.0, ge=0, description="how long a verified key is trusted without a lookup")
+    # key lifecycle, abuse limits and retention (deploy/README.md "Keys: scopes, expiry, rotation")
+    rate_limit_per_minute: int = Field(600, ge=0, description="requests per minute per key; 0 = no limit")
+    rate_limit_burst: int = Field(120, ge=1, description="requests a key may send at once before the rate applies")
+    auth_failures_per_minute: int = Field(10, ge=0, description="wrong-key attempts per client address; 0 = off")
+    auth_failure_burst: int = Field(20, ge=1, description="wrong-key attempts a client address may make at once")
+    measurement_quota_per_day: int = Field(10_000, ge=0, description="measurements per device key per UTC day")
+    measurement_quota_mb_per_day: float = Field(50.0, ge=0, description="measurement MB per device key per UTC day")
+    delivery_retention_days: float = Field(90.0, ge=0, description="keep delivery records this long; 0 = forever")
+    measurement_retention_days: float = Field(0.0, ge=0, description="keep measurements this long; 0 = forever")
+    retention_interval_minutes: float = Field(60.0, gt=0, description="how often old rows are pruned")
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -97,6 +107,19 @@ class ServerSettings(BaseModel):
     def database_label(self) -> str:
         """The database URL with any password hidden, for logs."""
         return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file this configuration uses, or ``None`` for another database."""
+        url = make_url(self.resolved_database_url)
+        if url.get_backend_name() != "sqlite" or not url.database:
+            return None
+        return Path(url.database).expanduser().resolve()
+
+    @property
+    def admin_key_file(self) -> Path:
+        """Where a generated admin key is written (mode 0600) instead of being logged."""
+        return self.data_dir / "admin-key.txt"
 
     @property
     def max_bundle_bytes(self) -> int:

@@ -30,6 +30,7 @@ from tests.server._helpers import make_bundle, sha  # noqa: E402
 from tests.server._pg import PostgresUnavailable, ThrowawayPostgres, free_port  # noqa: E402
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
+APP_ID = "org.example.app"  # the app the fixtures' device keys are scoped to
 ENGINES = ["sqlite", "postgresql"]
 
 
@@ -83,7 +84,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> ServerSettings:
-    return ServerSettings(data_dir=tmp_path / "data", database_url=database_url, admin_key=ADMIN_KEY)
+    # per-key request rates are off here (the burst tests would trip them); test_keys_lifecycle turns them on
+    return ServerSettings(data_dir=tmp_path / "data", database_url=database_url, admin_key=ADMIN_KEY,
+                          rate_limit_per_minute=0)
 
 
 @dataclass
@@ -117,7 +120,7 @@ class Api:
 def make_api(settings: ServerSettings) -> Iterator[Api]:
     app = create_app(settings, on_new_admin_key=lambda key: None)
     with TestClient(app) as client:
-        device_key, _ = create_key(app.state.edgeprune.db, "device", "test device")
+        device_key, _ = create_key(app.state.edgeprune.db, "device", "test device", app_id=APP_ID)
         yield Api(client=client, app=app, admin={"Authorization": f"Bearer {ADMIN_KEY}"},
                   device={"Authorization": f"Bearer {device_key}"}, device_key=device_key)
 
@@ -149,7 +152,7 @@ def live_server(settings: ServerSettings) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
-    device_key, _ = create_key(app.state.edgeprune.db, "device", "live device")
+    device_key, _ = create_key(app.state.edgeprune.db, "device", "live device", app_id=APP_ID)
     api = Api(client=None, app=app, admin={"Authorization": f"Bearer {ADMIN_KEY}"},  # type: ignore[arg-type]
               device={"Authorization": f"Bearer {device_key}"}, device_key=device_key)
     try:

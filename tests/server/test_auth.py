@@ -30,6 +30,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("POST", "/api/v1/keys"): (401, 401, 403, 201),
     ("GET", "/api/v1/keys"): (401, 401, 403, 200),
     ("DELETE", "/api/v1/keys/{key_id}"): (401, 401, 403, 204),
+    ("GET", "/api/v1/audit"): (401, 401, 403, 200),
     ("GET", "/dashboard"): (401, 401, 403, 200),
 }
 
@@ -46,7 +47,8 @@ def test_matrix_covers_every_endpoint(api: Api) -> None:
 def test_auth_matrix(api: Api) -> None:
     bundle_sha, _, _ = api.publish(channel="stable")
     stored = measurement(bundle_sha)
-    assert api.client.post("/api/v1/measurements", json=stored, headers=api.admin).status_code == 201
+    # posted by the device: a device key reads only its own measurements (others: see test_keys_lifecycle)
+    assert api.client.post("/api/v1/measurements", json=stored, headers=api.device).status_code == 201
     headers = {"none": {}, "wrong": {"Authorization": "Bearer ep_admin_not-a-real-key-xxxxxxxxxxxxxxxx"},
                "device": api.device, "admin": api.admin}
 
@@ -62,9 +64,10 @@ def test_auth_matrix(api: Api) -> None:
         if method == "PUT":
             return api.client.put(url, json={"bundle_sha256": bundle_sha}, headers=h).status_code
         if route == "/api/v1/keys" and method == "POST":
-            return api.client.post(url, json={"scope": "device", "label": who}, headers=h).status_code
+            body = {"scope": "device", "label": who, "app_id": "org.example.app"}
+            return api.client.post(url, json=body, headers=h).status_code
         if method == "DELETE":
-            victim = api.client.post("/api/v1/keys", json={"scope": "device"}, headers=api.admin).json()["id"]
+            victim = api.client.post("/api/v1/keys", json={"scope": "admin"}, headers=api.admin).json()["id"]
             return api.client.delete(url.replace("{key_id}", str(victim)), headers=h).status_code
         return api.client.request(method, url, headers=h).status_code
 
@@ -94,7 +97,8 @@ def test_unauthenticated_writes_change_nothing(api: Api) -> None:
 
 
 def test_keys_are_stored_hashed_and_revocable(api: Api) -> None:
-    created = api.client.post("/api/v1/keys", json={"scope": "device", "label": "lab"}, headers=api.admin).json()
+    created = api.client.post("/api/v1/keys", json={"scope": "device", "label": "lab", "app_id": "org.example.app"},
+                              headers=api.admin).json()
     key = created["key"]
     with api.app.state.edgeprune.db.read() as s:
         rows = s.scalars(select(ApiKey)).all()

@@ -36,7 +36,9 @@ def test_current_model_with_conditional_get(api: Api) -> None:
 def test_unknown_app_or_channel_is_404(api: Api) -> None:
     api.publish(channel="stable")
     assert api.client.get("/api/v1/apps/org.example.app/channels/beta/current", headers=api.device).status_code == 404
-    assert api.client.get("/api/v1/apps/other.app/channels/stable/current", headers=api.device).status_code == 404
+    assert api.client.get("/api/v1/apps/other.app/channels/stable/current", headers=api.admin).status_code == 404
+    # a device key is scoped to its own app: another app's channel is refused whether it exists or not
+    assert api.client.get("/api/v1/apps/other.app/channels/stable/current", headers=api.device).status_code == 403
     assert api.client.get("/api/v1/apps/bad%20name/channels/stable/current", headers=api.device).status_code == 422
 
 

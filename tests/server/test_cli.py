@@ -47,13 +47,18 @@ def test_serve_starts_with_no_configuration(tmp_path: Path) -> None:
         assert health is not None and health.status_code == 200, log.read_text()
         assert health.json()["database"] == "sqlite"
         output = log.read_text()
-        keys = re.findall(r"ep_admin_[A-Za-z0-9_-]{20,}", output)
-        assert len(keys) == 1, output  # generated, printed exactly once
+        assert re.findall(r"ep_admin_[A-Za-z0-9_-]{20,}", output) == [], output  # the key is never logged
+        key_file = tmp_path / "edgeprune-server-data" / "admin-key.txt"
+        assert str(key_file) in output  # only where to find it
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        keys = re.findall(r"ep_admin_[A-Za-z0-9_-]{20,}", key_file.read_text())
+        assert len(keys) == 1  # generated once, written to an owner-only file
         auth = {"Authorization": f"Bearer {keys[0]}"}
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/bundles", headers=auth).json() == []
         assert httpx.get(f"http://127.0.0.1:{port}/dashboard", headers=auth).status_code == 200
         db_file = tmp_path / "edgeprune-server-data" / "edgeprune.db"
         assert db_file.is_file() and keys[0].encode() not in db_file.read_bytes()  # only the hash is stored
+        assert db_file.stat().st_mode & 0o777 == 0o600  # the database is owner-only
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -104,7 +109,11 @@ def test_publish_errors_are_one_line(live_server: LiveServer, tmp_path: Path) ->
 
 
 def test_keys_create_prints_a_working_key_once(database_url: str, tmp_path: Path) -> None:
+    db = Database(database_url)
+    db.migrate()  # the server has started once on this database
+    db.dispose()
     res = CliRunner().invoke(_cli(), ["keys", "create", "--scope", "device", "--label", "lab phone",
+                                      "--app-id", "org.example.app",
                                       "--database-url", database_url, "--data-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
     key = res.output.strip().splitlines()[-1]
@@ -112,6 +121,7 @@ def test_keys_create_prints_a_working_key_once(database_url: str, tmp_path: Path
     try:
         info = authenticate(db, key)
         assert info is not None and info.scope == "device" and info.label == "lab phone"
+        assert info.app_id == "org.example.app"
     finally:
         db.dispose()
 

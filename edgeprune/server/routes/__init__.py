@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from edgeprune.server.routes import bundles, channels, health, keys, measurements
+from edgeprune.server.routes import audit, bundles, channels, health, keys, measurements
 
-ROUTERS = [health.router, bundles.router, channels.router, measurements.router, keys.router]
+ROUTERS = [health.router, bundles.router, channels.router, measurements.router, keys.router, audit.router]

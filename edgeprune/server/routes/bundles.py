@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import datetime
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import UploadFile
 
+from edgeprune.server.audit import audit
 from edgeprune.server.bundlezip import BundleInfo, BundleRejected, inspect_bundle
 from edgeprune.server.deps import AdminKey, DeviceKey, StateDep
-from edgeprune.server.models import Bundle, BundleArtifactRow, Channel
+from edgeprune.server.models import Bundle, BundleApp, BundleArtifactRow, Channel
+from edgeprune.server.pagination import Cursor, Limit, decode_cursor, encode_cursor, page
 from edgeprune.server.routes._common import check_name, download_url, etag_matches
-from edgeprune.server.routes.channels import point_channel
+from edgeprune.server.routes.channels import link_bundle_to_app, point_channel
 from edgeprune.server.schemas import SHA256_PATTERN, ArtifactSummary, BundleSummary, BundleUploaded
 from edgeprune.server.security import KeyInfo
 from edgeprune.server.state import ServerState
@@ -107,6 +110,8 @@ def _ingest(
     created = _record(state, staged.sha256, staged.size_bytes, info, key)
     if app_id is not None and channel is not None:
         point_channel(state, app_id, channel, staged.sha256, key)
+    elif app_id is not None:
+        link_bundle_to_app(state, staged.sha256, app_id)  # the app's devices may read it
     model = info.model
     log.info("bundle %s (%s %s, %d bytes) %s", staged.sha256, model.name, model.version, staged.size_bytes,
              "stored" if created else "already stored")
@@ -129,36 +134,63 @@ def _record(state: ServerState, sha: str, size: int, info: BundleInfo, key: KeyI
                 session.add(BundleArtifactRow(
                     bundle_sha256=sha, artifact_sha256=art.sha256.lower(), file=art.file, format=art.format,
                     precision=art.precision, size_bytes=art.size_bytes))
+            audit(session, "bundle.publish", key.id, f"bundle/{sha}",
+                  {"name": model.name, "version": model.version, "size_bytes": size})
         return True
     except IntegrityError:
         return False
 
 
 @router.get("", response_model=list[BundleSummary])
-def list_bundles(key: DeviceKey, state: StateDep, limit: int = 100) -> list[BundleSummary]:
-    """Stored bundles, newest first."""
-    limit = max(1, min(limit, 1000))
+def list_bundles(request: Request, key: DeviceKey, state: StateDep, limit: Limit = 100,
+                 cursor: Cursor = None) -> JSONResponse:
+    """Stored bundles, newest first, ``limit`` per page (next page in the ``Link`` header).
+
+    A device key sees only the bundles of its app (uploaded for it or pointed at by one of its channels).
+    """
+    after = decode_cursor(cursor, 2)
+    query = select(Bundle).order_by(Bundle.created_at.desc(), Bundle.sha256.desc()).limit(limit + 1)
+    if after is not None:
+        try:
+            at = datetime.fromisoformat(after[0])
+        except ValueError:
+            raise HTTPException(422, "malformed cursor: use the URL from the previous page's Link header") from None
+        query = query.where(or_(Bundle.created_at < at, and_(Bundle.created_at == at, Bundle.sha256 < after[1])))
+    if not key.is_admin:
+        query = query.where(Bundle.sha256.in_(select(BundleApp.bundle_sha256).where(BundleApp.app_id == key.app_id)))
     with state.db.read() as session:
-        bundles = session.scalars(select(Bundle).order_by(Bundle.created_at.desc()).limit(limit)).all()
-        shas = [b.sha256 for b in bundles]
+        bundles = session.scalars(query).all()
+        shas = [b.sha256 for b in bundles[:limit]]
         arts = session.scalars(select(BundleArtifactRow).where(BundleArtifactRow.bundle_sha256.in_(shas))).all()
         chans = session.scalars(select(Channel).where(Channel.bundle_sha256.in_(shas))).all()
-    out = []
-    for b in bundles:
-        out.append(BundleSummary(
+
+    def summary(b: Bundle) -> BundleSummary:
+        return BundleSummary(
             bundle_sha256=b.sha256, name=b.name, version=b.version, size_bytes=b.size_bytes,
             created_at=b.created_at, download_url=download_url(b.sha256),
             artifacts=[ArtifactSummary(file=a.file, format=a.format, precision=a.precision,
                                        sha256=a.artifact_sha256, size_bytes=a.size_bytes)
                        for a in arts if a.bundle_sha256 == b.sha256],
-            channels=sorted(f"{c.app_id}/{c.name}" for c in chans if c.bundle_sha256 == b.sha256)))
-    return out
+            channels=sorted(f"{c.app_id}/{c.name}" for c in chans if c.bundle_sha256 == b.sha256
+                            and (key.is_admin or c.app_id == key.app_id)))
+
+    return page(request, bundles, limit, lambda b: encode_cursor(b.created_at.isoformat(), b.sha256), summary)
+
+
+def readable_by(state: ServerState, sha256: str, key: KeyInfo) -> bool:
+    """Admin keys read every bundle; a device key only those linked to its app."""
+    if key.is_admin:
+        return True
+    with state.db.read() as session:
+        return session.get(BundleApp, (sha256, key.app_id or "")) is not None
 
 
 @router.get("/{sha256}/download", response_class=FileResponse,
             responses={206: {"description": "partial content (Range)"}, 304: {"description": "not modified"}})
 def download_bundle(sha256: ShaPath, request: Request, key: DeviceKey, state: StateDep) -> Response:
     """The bundle zip; supports ``If-None-Match`` (304) and ``Range`` (206, resumable downloads)."""
+    if not readable_by(state, sha256, key):
+        raise HTTPException(404, f"no bundle with sha256 {sha256} for app {key.app_id!r}")
     with state.db.read() as session:
         bundle = session.get(Bundle, sha256)
         if bundle is None:

@@ -10,9 +10,12 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from edgeprune.server.deps import AdminKey, DeviceKey, StateDep
-from edgeprune.server.models import Bundle, Channel, ChannelEvent, utcnow
+from edgeprune.server.audit import audit
+from edgeprune.server.deps import AdminKey, DeviceKey, StateDep, check_app
+from edgeprune.server.models import Bundle, BundleApp, Channel, ChannelEvent, utcnow
+from edgeprune.server.pagination import Cursor, Limit, cursor_int, encode_cursor, page
 from edgeprune.server.routes._common import download_url, etag_matches
 from edgeprune.server.schemas import NAME_PATTERN, ChannelEventOut, ChannelPointer, ChannelState, CurrentModel
 from edgeprune.server.security import KeyInfo
@@ -22,6 +25,22 @@ log = logging.getLogger("edgeprune.server.channels")
 router = APIRouter(prefix="/api/v1/apps/{app_id}/channels", tags=["channels"])
 AppId = Annotated[str, Path(pattern=NAME_PATTERN, description="application id, e.g. org.example.app")]
 ChannelName = Annotated[str, Path(pattern=NAME_PATTERN, description="release channel, e.g. stable")]
+
+
+def link_bundle(session: Session, sha256: str, app_id: str) -> None:
+    """Let devices of ``app_id`` read bundle ``sha256`` (idempotent)."""
+    if session.get(BundleApp, (sha256, app_id)) is None:
+        session.add(BundleApp(bundle_sha256=sha256, app_id=app_id))
+        session.flush()
+
+
+def link_bundle_to_app(state: ServerState, sha256: str, app_id: str) -> None:
+    """:func:`link_bundle` in its own transaction; a concurrent identical link is not an error."""
+    try:
+        with state.db.write() as session:
+            link_bundle(session, sha256, app_id)
+    except IntegrityError:
+        pass
 
 
 def point_channel(state: ServerState, app_id: str, channel: str, sha256: str, key: KeyInfo) -> ChannelState:
@@ -42,7 +61,10 @@ def point_channel(state: ServerState, app_id: str, channel: str, sha256: str, ke
                 if previous != sha256:
                     session.add(ChannelEvent(app_id=app_id, channel=channel, bundle_sha256=sha256,
                                              previous_sha256=previous, changed_at=now, changed_by=key.id))
+                    audit(session, "channel.move", key.id, f"{app_id}/{channel}",
+                          {"bundle_sha256": sha256, "previous_sha256": previous})
                     log.info("channel %s/%s -> %s (was %s)", app_id, channel, sha256, previous)
+                link_bundle(session, sha256, app_id)
                 session.flush()
                 return ChannelState(app_id=app_id, channel=channel, bundle_sha256=sha256,
                                     previous_sha256=previous, updated_at=row.updated_at)
@@ -64,6 +86,7 @@ def current_model(app_id: AppId, channel: ChannelName, request: Request, key: De
                   abi: Annotated[str, Query(max_length=64, description="device ABI, e.g. arm64-v8a")] = "",
                   ) -> Response:
     """What a device on this channel should run now (ETag = bundle sha256; 304 when unchanged)."""
+    check_app(key, app_id)
     with state.db.read() as session:
         row = session.scalar(select(Channel).where(Channel.app_id == app_id, Channel.name == channel))
         if row is None:
@@ -83,15 +106,18 @@ def current_model(app_id: AppId, channel: ChannelName, request: Request, key: De
 
 
 @router.get("/{channel}/history", response_model=list[ChannelEventOut])
-def channel_history(app_id: AppId, channel: ChannelName, key: AdminKey, state: StateDep) -> list[ChannelEventOut]:
-    """Every pointing of this channel, newest first."""
+def channel_history(app_id: AppId, channel: ChannelName, request: Request, key: AdminKey, state: StateDep,
+                    limit: Limit = 100, cursor: Cursor = None) -> JSONResponse:
+    """Every pointing of this channel, newest first, ``limit`` per page (next page in the ``Link`` header)."""
+    before = cursor_int(cursor)
+    query = (select(ChannelEvent).where(ChannelEvent.app_id == app_id, ChannelEvent.channel == channel)
+             .order_by(ChannelEvent.id.desc()).limit(limit + 1))
+    if before is not None:
+        query = query.where(ChannelEvent.id < before)
     with state.db.read() as session:
-        rows = session.scalars(
-            select(ChannelEvent)
-            .where(ChannelEvent.app_id == app_id, ChannelEvent.channel == channel)
-            .order_by(ChannelEvent.id.desc())
-        ).all()
-    if not rows:
+        rows = session.scalars(query).all()
+    if not rows and before is None:
         raise HTTPException(404, f"app {app_id!r} has no channel {channel!r}")
-    return [ChannelEventOut(bundle_sha256=r.bundle_sha256, previous_sha256=r.previous_sha256,
-                            changed_at=r.changed_at) for r in rows]
+    return page(request, rows, limit, lambda r: encode_cursor(r.id),
+                lambda r: ChannelEventOut(bundle_sha256=r.bundle_sha256, previous_sha256=r.previous_sha256,
+                                          changed_at=r.changed_at))

@@ -2,45 +2,60 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
-from sqlalchemy import func, select
+from datetime import timedelta
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from edgeprune.server.deps import AdminKey, StateDep
-from edgeprune.server.models import ApiKey
-from edgeprune.server.schemas import KeyCreate, KeyCreated, KeyPublic
-from edgeprune.server.security import create_key
+from edgeprune.server.keyschemas import KeyCreate, KeyCreated, KeyPublic
+from edgeprune.server.models import ApiKey, utcnow
+from edgeprune.server.pagination import Cursor, Limit, cursor_int, encode_cursor, page
+from edgeprune.server.security import LastAdminKey, create_key, revoke_by_id
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+
+
+def key_public(r: ApiKey) -> KeyPublic:
+    return KeyPublic(id=r.id, scope=r.scope, label=r.label, created_at=r.created_at, revoked=r.revoked,
+                     app_id=r.app_id, expires_at=r.expires_at, last_used_at=r.last_used_at, source=r.source)
 
 
 @router.post("", response_model=KeyCreated, status_code=201)
 def new_key(body: KeyCreate, key: AdminKey, state: StateDep) -> KeyCreated:
     """Create a key; the response is the only place the key ever appears in clear."""
-    secret, info = create_key(state.db, body.scope, body.label)
-    return KeyCreated(id=info.id, scope=info.scope, label=info.label, key=secret)
+    expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    try:
+        secret, info = create_key(state.db, body.scope, body.label, app_id=body.app_id, expires_at=expires,
+                                  created_by=key.id)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return KeyCreated(id=info.id, scope=info.scope, label=info.label, app_id=info.app_id,
+                      expires_at=info.expires_at, key=secret)
 
 
 @router.get("", response_model=list[KeyPublic])
-def list_keys(key: AdminKey, state: StateDep) -> list[KeyPublic]:
+def list_keys(request: Request, key: AdminKey, state: StateDep, limit: Limit = 100,
+              cursor: Cursor = None) -> JSONResponse:
+    """Keys, oldest first, ``limit`` per page (next page in the ``Link`` header)."""
+    after = cursor_int(cursor)
+    query = select(ApiKey).order_by(ApiKey.id).limit(limit + 1)
+    if after is not None:
+        query = query.where(ApiKey.id > after)
     with state.db.read() as session:
-        rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
-    return [KeyPublic(id=r.id, scope=r.scope, label=r.label, created_at=r.created_at, revoked=r.revoked)
-            for r in rows]
+        rows = session.scalars(query).all()
+    return page(request, rows, limit, lambda r: encode_cursor(r.id), key_public)
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke_key(key_id: int, key: AdminKey, state: StateDep) -> Response:
-    """Revoke a key; the last active admin key cannot be revoked (that would lock everyone out)."""
-    with state.db.write() as session:
-        row = session.get(ApiKey, key_id)
-        if row is None:
-            raise HTTPException(404, f"no key with id {key_id}")
-        if row.scope == "admin" and not row.revoked:
-            admins = session.scalar(
-                select(func.count()).select_from(ApiKey).where(ApiKey.scope == "admin", ApiKey.revoked.is_(False))
-            )
-            if admins == 1:
-                raise HTTPException(409, "this is the last active admin key; create another admin key first")
-        row.revoked = True
+def revoke(key_id: int, key: AdminKey, state: StateDep) -> Response:
+    """Revoke a key for good; the last active admin key cannot be revoked (that would lock everyone out)."""
+    try:
+        found = revoke_by_id(state.db, key_id, key.id)
+    except LastAdminKey as exc:
+        raise HTTPException(409, str(exc)) from exc
+    if not found:
+        raise HTTPException(404, f"no key with id {key_id}")
     state.keys.clear()  # this server forgets cached keys at once
     return Response(status_code=204)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from edgeprune.schemas import Measurement
 from edgeprune.server.deps import DeviceKey, StateDep
 from edgeprune.server.models import BundleArtifactRow, MeasurementRow
+from edgeprune.server.quota import check_quota
 
 log = logging.getLogger("edgeprune.server.measurements")
 router = APIRouter(prefix="/api/v1/measurements", tags=["measurements"])
@@ -54,15 +55,21 @@ def post_measurement(measurement: Measurement, key: DeviceKey, state: StateDep) 
     """Store one measurement; retries with the same ``id`` and body return the stored record (200)."""
     _check_limits(measurement)
     body = measurement.model_dump(mode="json")
+    text = json.dumps(body)
     row = MeasurementRow(
         id=measurement.id, artifact_sha256=measurement.artifact_sha256.lower(),
         artifact_name=measurement.artifact_name, device_kind=measurement.device.kind,
         device_id=measurement.device.id, device_model=measurement.device.model,
         p50_ms=measurement.latency.p50_ms if measurement.latency else None,
-        timing_meaningful=measurement.timing_meaningful, body=json.dumps(body), key_id=key.id)
+        timing_meaningful=measurement.timing_meaningful, body=text, key_id=key.id, app_id=key.app_id,
+        body_bytes=len(text.encode("utf-8")))
     try:
         with state.db.write() as session:
+            known = session.scalar(select(MeasurementRow.id).where(MeasurementRow.id == measurement.id))
+            if known is None:  # a retry is never refused by the quota (it then fails the insert below)
+                check_quota(session, state.settings, key, row.body_bytes)
             session.add(row)
+        state.retention.maybe_prune()
         return JSONResponse(body, status_code=201)
     except IntegrityError:
         pass
@@ -70,6 +77,8 @@ def post_measurement(measurement: Measurement, key: DeviceKey, state: StateDep) 
         existing = session.get(MeasurementRow, measurement.id)
     if existing is None:  # pragma: no cover - integrity error for another reason
         raise HTTPException(500, "could not store the measurement")
+    if not key.is_admin and existing.key_id != key.id:
+        raise HTTPException(409, f"id {measurement.id!r} is already used by another client; use a new id")
     stored = json.loads(existing.body)
     if not _matches(stored, measurement):
         raise HTTPException(409, f"a different measurement with id {measurement.id!r} is already stored; "
@@ -87,8 +96,10 @@ def list_measurements(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
-    """Measurements, newest first, optionally filtered."""
+    """Measurements, newest first, optionally filtered; a device key sees only what it posted itself."""
     query = select(MeasurementRow.body)
+    if not key.is_admin:
+        query = query.where(MeasurementRow.key_id == key.id)
     if artifact_sha256:
         query = query.where(MeasurementRow.artifact_sha256 == artifact_sha256.lower())
     if device_kind:
@@ -107,6 +118,6 @@ def list_measurements(
 def get_measurement(measurement_id: str, key: DeviceKey, state: StateDep) -> JSONResponse:
     with state.db.read() as session:
         row = session.get(MeasurementRow, measurement_id)
-    if row is None:
+    if row is None or (not key.is_admin and row.key_id != key.id):
         raise HTTPException(404, f"no measurement with id {measurement_id!r}")
     return JSONResponse(json.loads(row.body))
