@@ -102,6 +102,23 @@ def test_apk_ships_the_bundle_with_the_model_stored(ci_run: dict) -> None:
     assert raw[data_offset : data_offset + info.file_size] == (bundle / "model.tflite").read_bytes()
 
 
+@pytest.mark.skipif(not Path("/usr/share/android-framework-res/framework-res.apk").is_file(),
+                    reason="apt-get install android-framework-res (API 24+ manifest attributes for aapt2)")
+def test_apk_allows_cleartext_only_to_loopback_and_the_emulator(ci_run: dict) -> None:
+    assert ci_run["proc"].returncode == 0
+    apk = str(ci_run["apk"])
+    manifest = subprocess.run(["aapt", "dump", "xmltree", apk, "AndroidManifest.xml"], capture_output=True,
+                              text=True, check=True).stdout
+    assert re.search(r"android:usesCleartextTraffic\(0x[0-9a-f]+\)=\(type 0x12\)0x0$", manifest, re.M)
+    assert "android:networkSecurityConfig" in manifest
+    config = subprocess.run(["aapt", "dump", "xmltree", apk, "res/xml/network_security_config.xml"],
+                            capture_output=True, text=True, check=True).stdout
+    base, domains = config.split("E: domain-config", 1)
+    assert "cleartextTrafficPermitted=(type 0x12)0x0" in base  # everything else: HTTPS only
+    assert re.findall(r'C: "([^"]+)"', domains) == ["127.0.0.1", "localhost", "10.0.2.2"]
+    assert "includeSubdomains=(type 0x12)0xffffffff" not in domains
+
+
 def test_results_json_written_by_java_validates_as_measurement(ci_run: dict) -> None:
     assert ci_run["proc"].returncode == 0
     out: Path = ci_run["out"] / "jvm" / "out"

@@ -116,9 +116,22 @@ fi
 # --- manifest: inject the package name (Gradle takes it from `namespace`) ---------------------------------
 sed "s|<manifest |<manifest package=\"$PACKAGE\" |" "$APP/src/main/AndroidManifest.xml" > "$WORK/AndroidManifest.xml"
 
+# android.jar (API 23) predates android:networkSecurityConfig (API 24): resolve manifest attributes against
+# Debian's framework-res.apk (API 29, package android-framework-res) when it is there. Without it the
+# attribute is dropped and usesCleartextTraffic="false" forbids all cleartext (stricter, never looser).
+FRAMEWORK_RES=${EDGEPRUNE_FRAMEWORK_RES:-/usr/share/android-framework-res/framework-res.apk}
+LINK_BASE=$AJ
+if [ -f "$FRAMEWORK_RES" ]; then
+    LINK_BASE=$FRAMEWORK_RES
+else
+    echo "warning: $FRAMEWORK_RES not found (apt-get install android-framework-res): the APK gets no network" \
+        "security config, so cleartext is refused everywhere" >&2
+    sed -i '/android:networkSecurityConfig=/d' "$WORK/AndroidManifest.xml"
+fi
+
 # --- resources + manifest + assets -> unaligned APK --------------------------------------------------------
 aapt2 compile --dir "$APP/src/main/res" -o "$WORK/res.zip"
-aapt2 link -o "$WORK/app.unaligned.apk" -I "$AJ" --manifest "$WORK/AndroidManifest.xml" \
+aapt2 link -o "$WORK/app.unaligned.apk" -I "$LINK_BASE" --manifest "$WORK/AndroidManifest.xml" \
     --java "$WORK/gen" -A "$WORK/assets" -0 .tflite \
     --min-sdk-version "$MIN_SDK" --target-sdk-version "$TARGET_SDK" \
     --version-code "$VERSION_CODE" --version-name "$VERSION_NAME" --debug-mode \
