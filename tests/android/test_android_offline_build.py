@@ -142,3 +142,22 @@ def test_build_script_refuses_a_directory_without_model_json(tmp_path: Path) -> 
     assert proc.returncode != 0
     assert "no model.json" in proc.stderr
     assert not (tmp_path / "x.apk").exists()
+
+
+def test_build_script_pins_the_publisher_key(tmp_path: Path) -> None:
+    import base64
+
+    from edgeprune.package.signing import create_key, load_public_key_raw
+
+    _, public, _ = create_key(tmp_path / "publisher.pem")
+    key = base64.b64encode(load_public_key_raw(public)).decode()
+    apk = tmp_path / "pinned.apk"
+    proc = subprocess.run([str(BUILD), "--no-fetch", "--publisher-key", key, str(apk)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    values = subprocess.run(["aapt", "dump", "--values", "resources", str(apk)], capture_output=True, text=True,
+                            check=True).stdout
+    assert re.search(r"string/publisher_public_key: .*\n\s+\(string8\) \"" + re.escape(key) + '"', values)
+    bad = subprocess.run([str(BUILD), "--no-fetch", "--publisher-key", "not-a-key", str(tmp_path / "x.apk")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "base64 of 32 bytes" in bad.stderr and not (tmp_path / "x.apk").exists()

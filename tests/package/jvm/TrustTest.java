@@ -59,6 +59,7 @@ public class TrustTest {
                 assertEquals(zip + " was accepted", "accept", expect);
                 assertEquals(BundleSignature.keyId(key("publisher")), b.signedBy());
                 assertTrue(b.isVerified());
+                assertTrue(BundleSignature.available());
             } catch (Bundle.BundleException e) {
                 assertTrue(zip + " refused but expected to be accepted: " + e.getMessage(), !"accept".equals(expect));
                 assertTrue(zip + ": message '" + e.getMessage() + "' lacks '" + expect + "'",

@@ -18,6 +18,7 @@ import java.nio.channels.FileChannel;
 
 import org.edgeprune.demo.core.BackendClient;
 import org.edgeprune.demo.core.Bundle;
+import org.edgeprune.demo.core.BundleSignature;
 import org.edgeprune.demo.core.Hashing;
 import org.edgeprune.demo.core.IoUtil;
 
@@ -65,8 +66,12 @@ final class BundleStore {
             IoUtil.writeTextAtomic(stamp, version);
         }
         byte[] pinned = AppSettings.pinnedPublisherKey(ctx);
-        // the APK signature already covers its assets; with a pinned key the asset bundle must be signed too
-        return pinned == null ? Bundle.openVerified(dest) : Bundle.openTrusted(dest, pinned);
+        // The APK signature already covers its assets. With a pinned key the asset bundle must be signed too,
+        // except on Android < 13 (no Ed25519 in java.security), where the APK signature is what vouches for it.
+        if (pinned == null || !BundleSignature.available()) {
+            return Bundle.openVerified(dest);
+        }
+        return Bundle.openTrusted(dest, pinned);
     }
 
     private static String apkStamp(Context ctx) {

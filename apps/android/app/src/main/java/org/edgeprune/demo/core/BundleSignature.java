@@ -32,6 +32,17 @@ public final class BundleSignature {
     private BundleSignature() {
     }
 
+    /** True if this JVM / Android version can verify Ed25519 (JDK 15+, Android API 33+). */
+    public static boolean available() {
+        try {
+            KeyFactory.getInstance("Ed25519");
+            Signature.getInstance("Ed25519");
+            return true;
+        } catch (java.security.NoSuchAlgorithmException e) {
+            return false;
+        }
+    }
+
     /** First 16 hex chars of sha256 over the raw public key, as the publisher's CLI prints it. */
     public static String keyId(byte[] rawPublicKey) {
         return Hashing.sha256(rawPublicKey).substring(0, 16);
