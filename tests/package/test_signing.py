@@ -45,6 +45,9 @@ def test_signature_json_follows_the_contract(signed_bundle: BundleResult, signin
         assert json.loads(zf.read("signature.json")) == sig
     report = verify_bundle(signed_bundle.zip, public_key=_pub(signing_key), golden=False)
     assert report.ok and report.signed and report.key_id == sig["key_id"]
+    from edgeprune.server.bundlezip import inspect_bundle
+
+    assert inspect_bundle(signed_bundle.zip, max_uncompressed=1 << 30).model.version == "2.0.0"  # publishable
 
 
 def test_tampering_and_foreign_keys_are_refused(signed_bundle: BundleResult, signing_key: Path,
