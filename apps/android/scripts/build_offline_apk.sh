@@ -139,8 +139,8 @@ if [ -n "$PUBLISHER_KEY" ]; then
     [[ "$PUBLISHER_KEY" =~ ^[A-Za-z0-9+/]{43}=$ ]] || die "--publisher-key must be base64 of 32 bytes (44 characters)"
     cp -R "$RES" "$WORK/res"
     RES=$WORK/res
-    sed -i "s|<string name=\"publisher_public_key\" translatable=\"false\">[^<]*</string>|<string name=\"publisher_public_key\" translatable=\"false\">$PUBLISHER_KEY</string>|" \
-        "$RES/values/publisher_key.xml"
+    tag='<string name="publisher_public_key" translatable="false">'
+    sed -i "s|$tag[^<]*</string>|$tag$PUBLISHER_KEY</string>|" "$RES/values/publisher_key.xml"
     grep -q "$PUBLISHER_KEY" "$RES/values/publisher_key.xml" || die "could not set the key in publisher_key.xml"
 fi
 aapt2 compile --dir "$RES" -o "$WORK/res.zip"

@@ -281,7 +281,8 @@ public final class MainActivity extends Activity {
         String signed = bundle.signedBy().isEmpty() ? "\nnot signed (shipped inside this APK)"
                 : "\nsigned by the pinned publisher key " + bundle.signedBy();
         post(bundleView, m.name + " " + m.version + " - " + a.file + " (" + a.precision + ", gate " + a.gate + ")"
-                + "\nall " + m.files.size() + " files verified (sha256)" + signed + gate, gate.isEmpty() ? 0 : Color.RED);
+                + "\nall " + m.files.size() + " files verified (sha256)" + signed + gate,
+                gate.isEmpty() ? 0 : Color.RED);
         post(intendedUseView, m.intendedUse.isEmpty() ? "" : "Intended use: " + m.intendedUse, 0);
         runner = Runners.create();
         try {

@@ -251,7 +251,8 @@ public final class SafeUnzip {
         StringBuilder sb = new StringBuilder("'");
         for (int i = 0; i < name.length() && i < 200; i++) {
             char c = name.charAt(i);
-            sb.append(c < 0x20 || c == 0x7f ? String.format(java.util.Locale.ROOT, "\\x%02x", (int) c) : String.valueOf(c));
+            boolean control = c < 0x20 || c == 0x7f;
+            sb.append(control ? String.format(java.util.Locale.ROOT, "\\x%02x", (int) c) : String.valueOf(c));
         }
         return sb.append("'").toString();
     }
