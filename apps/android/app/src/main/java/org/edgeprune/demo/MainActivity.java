@@ -269,6 +269,9 @@ public final class MainActivity extends Activity {
         } catch (Bundle.BundleException e) {
             post(bundleView, "Bundle refused: " + e.getMessage(), Color.RED);
             return;
+        } catch (IllegalArgumentException e) { // e.g. cleartext http:// to a non-loopback host (NetPolicy)
+            post(bundleView, "Backend URL refused: " + e.getMessage(), Color.RED);
+            return;
         }
         if (bundle == null) {
             post(bundleView, "This APK has no bundle in assets/bundle/. Package one with `edgeprune package` "
