@@ -114,7 +114,8 @@ class GoldenSample(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    artifact: str = Field("", description="the artifact file whose outputs expected_logits are (the primary one)")
+    artifact: str = Field("", description="the artifact file whose outputs expected_logits are; every artifact "
+                          "has its own samples ('' in old bundles: the primary artifact)")
     input_file: str = Field(description=".npy (float32, already preprocessed, model layout) relative to the bundle root")
     image_file: str = Field("", description="the raw image (PNG) before preprocessing, for the app's own pipeline")
     label: int

@@ -17,6 +17,7 @@ from edgeprune.cli.publish import publish
 from edgeprune.cli.rebuild import rebuild
 from edgeprune.cli.report import report
 from edgeprune.cli.serve import serve
+from edgeprune.cli.signing_key import signing_key_app
 from edgeprune.cli.train import train
 from edgeprune.cli.verify import verify
 
@@ -37,6 +38,7 @@ app.command("serve")(serve)
 app.command("publish")(publish)
 app.add_typer(keys_app, name="keys")
 app.add_typer(device_app, name="device")
+app.add_typer(signing_key_app, name="signing-key")
 
 
 def main() -> None:

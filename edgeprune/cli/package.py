@@ -41,6 +41,10 @@ def package(
     positive_class: Annotated[str | None, typer.Option(help="class the --threshold applies to (required with it)")] = None,
     data: Annotated[str | None, typer.Option(help="the run's dataset, if it moved since the build")] = None,
     force: Annotated[bool, typer.Option("--force", help="package artifacts the accuracy gate rejected")] = False,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", envvar="EDGEPRUNE_SIGNING_KEY",
+        help="Ed25519 private key PEM that signs model.json (signature.json); see 'edgeprune signing-key create'",
+    )] = None,
 ) -> None:
     """Bundle RUN_DIR's verified artifacts with labels, preprocessing, metrics and golden samples for an app."""
     from edgeprune.package import build_bundle
@@ -49,7 +53,7 @@ def package(
         result = build_bundle(
             run_dir, app=app, artifacts=artifact, version=version, name=name, out=out, into=into,
             golden_per_class=golden, intended_use=_intended_use(intended_use, intended_use_file),
-            threshold=threshold, positive_class=positive_class, data=data, force=force,
+            threshold=threshold, positive_class=positive_class, data=data, force=force, signing_key=signing_key,
         )
     m = result.model_json
     console.print(f"[bold]bundle[/bold] {m.name} {m.version} -> {result.dir}", highlight=False, soft_wrap=True)
@@ -58,6 +62,14 @@ def package(
         console.print(f"  {a.file}  {a.quantization}  {human_bytes(a.size_bytes)}  gate [{colour}]{a.gate}[/{colour}]",
                       highlight=False)
     console.print(f"  {len(m.golden_samples)} golden samples, {len(m.files)} files with sha256", highlight=False)
+    if (result.dir / "signature.json").is_file():
+        from edgeprune.fsutil import read_json
+
+        console.print(f"  signed with Ed25519 key {read_json(result.dir / 'signature.json')['key_id']}",
+                      highlight=False)
+    else:
+        console.print("  [yellow]not signed[/yellow] (pass --signing-key KEY.pem so apps can check the publisher)",
+                      highlight=False)
     console.print(f"[bold]zip[/bold] {result.zip} ({human_bytes(result.zip.stat().st_size)})", highlight=False,
                   soft_wrap=True)
     if result.into is not None:

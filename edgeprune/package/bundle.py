@@ -114,7 +114,11 @@ def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifes
                    contract: PreprocessContract) -> tuple[BundleArtifact, bool]:
     """Copy one artifact into the bundle (metadata embedded if missing); describe it from the copy."""
     from edgeprune.export.tflite_inspect import inspect_tflite
-    from edgeprune.export.tflite_metadata import embed_tflite_metadata, read_tflite_metadata
+    from edgeprune.export.tflite_metadata import (
+        add_official_metadata,
+        embed_tflite_metadata,
+        read_tflite_metadata,
+    )
 
     rec = chosen.record
     src = run_dir / rec["file"]
@@ -125,7 +129,7 @@ def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifes
                              f"re-run 'edgeprune build' on {run_dir} to export and verify it again")
     dest = root / f"{rec['name']}.tflite"
     shutil.copyfile(src, dest)
-    embedded = False
+    embedded = True  # the official TFLite Metadata is always added to the bundle's copy
     if read_tflite_metadata(dest) is None:
         embed_tflite_metadata(dest, {
             "preprocessing": contract.model_dump(mode="json"), "labels": contract.class_names,
@@ -133,7 +137,7 @@ def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifes
             "export": {"format": "tflite", "precision": rec["precision"], "io_layout": rec.get("io_layout", ""),
                        "name": rec["name"], "edgeprune_version": __version__},
         })
-        embedded = True
+    add_official_metadata(dest, contract, manifest, rec["name"])
     info = inspect_tflite(dest)
     artifact = BundleArtifact(
         file=dest.name, format="tflite", precision=rec["precision"], quantization=info.quantization,
@@ -204,11 +208,16 @@ def build_bundle(
     name: str | None = None, out: str | Path | None = None, into: str | Path | None = None,
     golden_per_class: int = 2, intended_use: str | None = None, threshold: float | None = None,
     positive_class: str | None = None, data: str | None = None, force: bool = False,
+    signing_key: str | Path | None = None,
 ) -> BundleResult:
-    """Package a verified run for ``app``; returns the bundle directory, zip and model.json."""
+    """Package a verified run for ``app``; returns the bundle directory, zip and model.json.
+
+    With ``signing_key`` (an Ed25519 private key PEM) the bundle gets a ``signature.json`` over model.json."""
+    from edgeprune.package import signing
     from edgeprune.package.verify import verify_bundle
 
     APPS.get(app)
+    key = signing.load_private_key(signing_key) if signing_key is not None else None
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
     if golden_per_class < 1:
@@ -231,6 +240,8 @@ def build_bundle(
         root.mkdir()
         model = _write_bundle(root, run_dir, manifest, contract, chosen, images, labels, picks, name, version,
                               thresholds, intended_use, app)
+        if key is not None:
+            signing.sign_bundle(root, key)
         report = verify_bundle(root)
         if not report.ok:
             raise EdgepruneError(f"the new bundle failed its own check: {report.failures[0]}",
@@ -299,11 +310,8 @@ def _write_bundle(root: Path, run_dir: Path, manifest: Manifest, contract: Prepr
                            "expected_class": logits.argmax(1).tolist(), "atol": atol,
                            "observed_run_to_run": observed, "runtime": _litert_id()}
         metrics[art.file] = entry
-        if art is primary:
-            golden = [GoldenSample(artifact=art.file, input_file=i, image_file=p, label=int(labels[idx]),
-                                   expected_logits=[float(v) for v in logits[row]],
-                                   expected_class=int(logits[row].argmax()), atol=atol)
-                      for row, ((i, p), idx) in enumerate(zip(inputs, picks, strict=True))]
+        samples = g.golden_samples(art.file, inputs, [int(labels[i]) for i in picks], logits, atol)
+        golden = samples + golden if art is primary else golden + samples  # the primary artifact's come first
     (root / "labels.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
     shutil.copyfile(run_dir / MANIFEST, root / MANIFEST)
     files = [BundleFile(path=p.relative_to(root).as_posix(), sha256=sha256_file(p), size_bytes=p.stat().st_size)

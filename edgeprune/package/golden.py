@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeprune.contract import PreprocessContract
 from edgeprune.errors import EdgepruneError
-from edgeprune.schemas import TensorInfo
+from edgeprune.schemas import GoldenSample, TensorInfo
 
 FLOAT_ATOL_FLOOR = 1e-4
 FLOAT_ATOL_FACTOR = 10.0
@@ -120,3 +120,20 @@ def tolerance(output: TensorInfo, observed: float) -> float:
     else:
         base = FLOAT_ATOL_FLOOR
     return float(max(base, FLOAT_ATOL_FACTOR * observed))
+
+
+def golden_samples(artifact: str, inputs: list[tuple[str, str]], labels: list[int], logits: np.ndarray,
+                   atol: float) -> list[GoldenSample]:
+    """One golden sample per input for ``artifact``: its own expected logits and its own tolerance.
+
+    Every artifact of a bundle gets its own samples, so an app self-testing the int8 file compares it with
+    what the int8 file gave on the host, not with the float model."""
+    return [GoldenSample(artifact=artifact, input_file=npy, image_file=png, label=label,
+                         expected_logits=[float(v) for v in logits[row]], expected_class=int(logits[row].argmax()),
+                         atol=atol)
+            for row, ((npy, png), label) in enumerate(zip(inputs, labels, strict=True))]
+
+
+def samples_for(samples: list[GoldenSample], artifact: str, primary: str) -> list[GoldenSample]:
+    """The samples of ``artifact`` (samples without an artifact name belong to the primary artifact)."""
+    return [s for s in samples if (s.artifact or primary) == artifact]

@@ -21,6 +21,7 @@ from edgeprune.contract import PreprocessContract
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import sha256_file
 from edgeprune.package import golden as g
+from edgeprune.package.signing import SIGNATURE_FILE
 from edgeprune.schemas import BundleArtifact, BundleModelJson
 
 PREPROCESS_ATOL = 1e-5  # PNG -> contract.apply must reproduce the stored golden input
@@ -45,6 +46,8 @@ class VerifyReport:
     checked_files: list[str] = field(default_factory=list)
     golden: list[GoldenCheck] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    signed: bool = False
+    key_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -79,8 +82,12 @@ def _bundle_dir(path: Path) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def verify_bundle(path: str | Path, *, golden: bool = True) -> VerifyReport:
-    """Check a bundle; raises EdgepruneError only if ``path`` is not a bundle at all, else lists failures."""
+def verify_bundle(path: str | Path, *, golden: bool = True, public_key: bytes | None = None) -> VerifyReport:
+    """Check a bundle; raises EdgepruneError only if ``path`` is not a bundle at all, else lists failures.
+
+    signature.json is checked when present; with ``public_key`` (raw Ed25519) the bundle must be signed by it."""
+    from edgeprune.package.signing import check_signature
+
     path = Path(path)
     if not path.exists():
         raise EdgepruneError(f"{path} does not exist", "pass a bundle directory or .zip written by 'edgeprune package'")
@@ -94,6 +101,9 @@ def verify_bundle(path: str | Path, *, golden: bool = True) -> VerifyReport:
             report.failures.append(f"model.json does not match the bundle schema: {exc.errors()[0]['msg']} "
                                    f"at {'.'.join(str(p) for p in exc.errors()[0]['loc'])}")
             return report
+        sig = check_signature(root, public_key)
+        report.signed, report.key_id = sig.signed, sig.key_id
+        report.failures += sig.failures or []
         bad = _check_files(root, report.model, report)
         _check_content(root, report.model, report)
         if golden:
@@ -127,7 +137,7 @@ def _check_files(root: Path, model: BundleModelJson, report: VerifyReport) -> se
             continue
         bad.add(rel)
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    for rel in sorted(present - set(expected) - {"model.json"}):
+    for rel in sorted(present - set(expected) - {"model.json", SIGNATURE_FILE}):
         report.failures.append(f"{rel} is in the bundle but not listed in model.json")
     for rel in (model.labels_file, model.manifest_file):
         if rel not in expected:
@@ -212,12 +222,14 @@ def _check_golden(root: Path, model: BundleModelJson, bad: set[str], report: Ver
             diff = float(np.max(np.abs(again - x)))
             if diff > PREPROCESS_ATOL:
                 report.failures.append(f"preprocessing {s.image_file} gives {s.input_file} only within {diff:.2e}")
-    targets = [(primary, [s.input_file for s in model.golden_samples],
-                np.array([s.expected_logits for s in model.golden_samples], np.float32),
-                [s.atol for s in model.golden_samples])]
-    for art in model.artifacts:
+    targets = []
+    for art in model.artifacts:  # each artifact against its own expected outputs and tolerances
+        own = g.samples_for(model.golden_samples, art.file, primary.file)
         extra = (model.metrics.get(art.file) or {}).get("golden")
-        if art is not primary and extra:
+        if own:
+            targets.append((art, [s.input_file for s in own], np.array([s.expected_logits for s in own], np.float32),
+                            [s.atol for s in own]))
+        elif extra:  # bundles written before golden samples were kept per artifact
             targets.append((art, list(extra["inputs"]), np.array(extra["expected_logits"], np.float32),
                             [float(extra["atol"])] * len(extra["inputs"])))
     for art, files, expected, atols in targets:

@@ -102,6 +102,23 @@ def test_apk_ships_the_bundle_with_the_model_stored(ci_run: dict) -> None:
     assert raw[data_offset : data_offset + info.file_size] == (bundle / "model.tflite").read_bytes()
 
 
+@pytest.mark.skipif(not Path("/usr/share/android-framework-res/framework-res.apk").is_file(),
+                    reason="apt-get install android-framework-res (API 24+ manifest attributes for aapt2)")
+def test_apk_allows_cleartext_only_to_loopback_and_the_emulator(ci_run: dict) -> None:
+    assert ci_run["proc"].returncode == 0
+    apk = str(ci_run["apk"])
+    manifest = subprocess.run(["aapt", "dump", "xmltree", apk, "AndroidManifest.xml"], capture_output=True,
+                              text=True, check=True).stdout
+    assert re.search(r"android:usesCleartextTraffic\(0x[0-9a-f]+\)=\(type 0x12\)0x0$", manifest, re.M)
+    assert "android:networkSecurityConfig" in manifest
+    config = subprocess.run(["aapt", "dump", "xmltree", apk, "res/xml/network_security_config.xml"],
+                            capture_output=True, text=True, check=True).stdout
+    base, domains = config.split("E: domain-config", 1)
+    assert "cleartextTrafficPermitted=(type 0x12)0x0" in base  # everything else: HTTPS only
+    assert re.findall(r'C: "([^"]+)"', domains) == ["127.0.0.1", "localhost", "10.0.2.2"]
+    assert "includeSubdomains=(type 0x12)0xffffffff" not in domains
+
+
 def test_results_json_written_by_java_validates_as_measurement(ci_run: dict) -> None:
     assert ci_run["proc"].returncode == 0
     out: Path = ci_run["out"] / "jvm" / "out"
@@ -125,3 +142,22 @@ def test_build_script_refuses_a_directory_without_model_json(tmp_path: Path) -> 
     assert proc.returncode != 0
     assert "no model.json" in proc.stderr
     assert not (tmp_path / "x.apk").exists()
+
+
+def test_build_script_pins_the_publisher_key(tmp_path: Path) -> None:
+    import base64
+
+    from edgeprune.package.signing import create_key, load_public_key_raw
+
+    _, public, _ = create_key(tmp_path / "publisher.pem")
+    key = base64.b64encode(load_public_key_raw(public)).decode()
+    apk = tmp_path / "pinned.apk"
+    proc = subprocess.run([str(BUILD), "--no-fetch", "--publisher-key", key, str(apk)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    values = subprocess.run(["aapt", "dump", "--values", "resources", str(apk)], capture_output=True, text=True,
+                            check=True).stdout
+    assert re.search(r"string/publisher_public_key: .*\n\s+\(string8\) \"" + re.escape(key) + '"', values)
+    bad = subprocess.run([str(BUILD), "--no-fetch", "--publisher-key", "not-a-key", str(tmp_path / "x.apk")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "base64 of 32 bytes" in bad.stderr and not (tmp_path / "x.apk").exists()

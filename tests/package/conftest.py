@@ -49,3 +49,19 @@ def bundle(built_run: Path, tmp_path_factory: pytest.TempPathFactory) -> BundleR
     """The default bundle of the built run, also copied into a fake app assets directory."""
     tmp = tmp_path_factory.mktemp("pkg-bundle")
     return build_bundle(built_run, version="1.0.0", out=tmp / "bundles", into=tmp / "assets" / "bundle")
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A publisher key pair made by the real key generator (private key path; public key at *.pub.pem)."""
+    from edgeprune.package.signing import create_key
+
+    private, _, _ = create_key(tmp_path_factory.mktemp("keys") / "publisher.pem")
+    return private
+
+
+@pytest.fixture(scope="session")
+def signed_bundle(built_run: Path, signing_key: Path, tmp_path_factory: pytest.TempPathFactory) -> BundleResult:
+    """The default bundle signed by ``signing_key`` (through the library entry point the CLI uses)."""
+    return build_bundle(built_run, version="2.0.0", out=tmp_path_factory.mktemp("pkg-signed"),
+                        signing_key=signing_key)

@@ -80,13 +80,15 @@ def test_golden_samples_are_real_stratified_test_images(bundle: BundleResult, bu
     m = _model(bundle)
     cfg = BuildConfig.model_validate(load_manifest(built_run).config)
     test = prepare_data(cfg).test  # the exact tensors the verify stage ran on
-    counts = Counter(s.label for s in m.golden_samples)
+    primary = [s for s in m.golden_samples if s.artifact == m.artifacts[0].file]  # every artifact has its own
+    assert len(m.golden_samples) == len(m.artifacts) * len(primary)
+    counts = Counter(s.label for s in primary)
     support = np.bincount(test.y.numpy(), minlength=len(m.class_names))
     assert dict(counts) == {c: min(2, int(n)) for c, n in enumerate(support) if n}
     contract = PreprocessContract.model_validate(m.preprocessing)
     shape = m.artifacts[0].inputs[0].shape
     for s in m.golden_samples:
-        assert s.artifact == m.artifacts[0].file  # the primary artifact's logits, named
+        assert s.artifact in {a.file for a in m.artifacts}  # whose logits these are, named
         index = int(re.search(r"test(\d+)_", s.input_file).group(1))
         assert int(test.y[index]) == s.label
         x = np.load(bundle.dir / s.input_file, allow_pickle=False)
@@ -123,14 +125,14 @@ def test_golden_logits_reproduce_in_litert_within_tolerance(bundle: BundleResult
     assert m.golden_samples[0].atol == pytest.approx(int8.outputs[0].quant_scale, rel=0.01)  # one output step
     fp32_golden = m.metrics[fp32.file]["golden"]
     assert fp32_golden["atol"] >= 1e-4
-    for s in m.golden_samples:
+    for s in (s for s in m.golden_samples if s.artifact == int8.file):
         got = _litert(bundle.dir / int8.file, np.load(bundle.dir / s.input_file))
         assert np.max(np.abs(got - np.array(s.expected_logits))) <= s.atol
     for rel, want in zip(fp32_golden["inputs"], fp32_golden["expected_logits"], strict=True):
         got = _litert(bundle.dir / fp32.file, np.load(bundle.dir / rel))
         assert np.max(np.abs(got - np.array(want))) <= fp32_golden["atol"]
     checks = verify_bundle(bundle.dir).golden
-    assert len(checks) == 2 * len(m.golden_samples) and all(c.passed for c in checks)
+    assert len(checks) == len(m.golden_samples) == 2 * len(fp32_golden["inputs"]) and all(c.passed for c in checks)
 
 
 def test_zip_holds_the_same_files(bundle: BundleResult) -> None:

@@ -6,9 +6,11 @@
 # The APK uses the "offline" runner: it has NO LiteRT runtime (that only comes from Google's Maven through
 # Gradle), so models cannot run; it proves the sources compile and the packaging/signing are correct.
 #
-# usage: build_offline_apk.sh [--bundle DIR] [--no-fetch] [--fetch-only] OUTPUT.apk
+# usage: build_offline_apk.sh [--bundle DIR] [--publisher-key KEY] [--no-fetch] [--fetch-only] OUTPUT.apk
 #   --bundle DIR   bundle directory (model.json at its root) to ship as assets/bundle/ (.tflite stored uncompressed)
 #                  default: a tiny generated placeholder bundle
+#   --publisher-key KEY  pin this Ed25519 publisher key (base64 of the 32 raw bytes, as printed by
+#                  `edgeprune signing-key create`) instead of res/values/publisher_key.xml's value
 #   --no-fetch     fail instead of downloading android.jar/dx when they are not cached
 #   --fetch-only   only make sure android.jar/dx are cached, then exit
 # env: EDGEPRUNE_ANDROID_CACHE (default ~/.cache/edgeprune-android) holds the .debs, extracted jars and the
@@ -25,6 +27,7 @@ MIN_SDK=24
 TARGET_SDK=35
 
 BUNDLE=""
+PUBLISHER_KEY=""
 FETCH=1
 FETCH_ONLY=0
 OUT=""
@@ -33,7 +36,8 @@ while [ $# -gt 0 ]; do
         --bundle) BUNDLE=${2:?--bundle needs a directory}; shift 2 ;;
         --no-fetch) FETCH=0; shift ;;
         --fetch-only) FETCH_ONLY=1; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --publisher-key) PUBLISHER_KEY=${2:?--publisher-key needs a base64 key}; shift 2 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         -*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) OUT=$1; shift ;;
     esac
@@ -116,9 +120,31 @@ fi
 # --- manifest: inject the package name (Gradle takes it from `namespace`) ---------------------------------
 sed "s|<manifest |<manifest package=\"$PACKAGE\" |" "$APP/src/main/AndroidManifest.xml" > "$WORK/AndroidManifest.xml"
 
+# android.jar (API 23) predates android:networkSecurityConfig (API 24): resolve manifest attributes against
+# Debian's framework-res.apk (API 29, package android-framework-res) when it is there. Without it the
+# attribute is dropped and usesCleartextTraffic="false" forbids all cleartext (stricter, never looser).
+FRAMEWORK_RES=${EDGEPRUNE_FRAMEWORK_RES:-/usr/share/android-framework-res/framework-res.apk}
+LINK_BASE=$AJ
+if [ -f "$FRAMEWORK_RES" ]; then
+    LINK_BASE=$FRAMEWORK_RES
+else
+    echo "warning: $FRAMEWORK_RES not found (apt-get install android-framework-res): the APK gets no network" \
+        "security config, so cleartext is refused everywhere" >&2
+    sed -i '/android:networkSecurityConfig=/d' "$WORK/AndroidManifest.xml"
+fi
+
 # --- resources + manifest + assets -> unaligned APK --------------------------------------------------------
-aapt2 compile --dir "$APP/src/main/res" -o "$WORK/res.zip"
-aapt2 link -o "$WORK/app.unaligned.apk" -I "$AJ" --manifest "$WORK/AndroidManifest.xml" \
+RES=$APP/src/main/res
+if [ -n "$PUBLISHER_KEY" ]; then
+    [[ "$PUBLISHER_KEY" =~ ^[A-Za-z0-9+/]{43}=$ ]] || die "--publisher-key must be base64 of 32 bytes (44 characters)"
+    cp -R "$RES" "$WORK/res"
+    RES=$WORK/res
+    tag='<string name="publisher_public_key" translatable="false">'
+    sed -i "s|$tag[^<]*</string>|$tag$PUBLISHER_KEY</string>|" "$RES/values/publisher_key.xml"
+    grep -q "$PUBLISHER_KEY" "$RES/values/publisher_key.xml" || die "could not set the key in publisher_key.xml"
+fi
+aapt2 compile --dir "$RES" -o "$WORK/res.zip"
+aapt2 link -o "$WORK/app.unaligned.apk" -I "$LINK_BASE" --manifest "$WORK/AndroidManifest.xml" \
     --java "$WORK/gen" -A "$WORK/assets" -0 .tflite \
     --min-sdk-version "$MIN_SDK" --target-sdk-version "$TARGET_SDK" \
     --version-code "$VERSION_CODE" --version-name "$VERSION_NAME" --debug-mode \

@@ -29,7 +29,7 @@ ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 
 # --- 1. Debian packages ----------------------------------------------------------------------------------
-PKGS=(aapt zipalign apksigner dexdump junit4 zip unzip)
+PKGS=(aapt zipalign apksigner dexdump junit4 zip unzip android-framework-res)
 if [ "${EDGEPRUNE_ANDROID_SKIP_APT:-0}" != 1 ]; then
     step "Debian packages"
     missing=()

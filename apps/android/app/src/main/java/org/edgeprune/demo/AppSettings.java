@@ -3,6 +3,8 @@ package org.edgeprune.demo;
 import android.content.Context;
 import android.content.SharedPreferences;
 
+import org.edgeprune.demo.core.BundleSignature;
+
 /** Backend URL, API key and channel, kept in SharedPreferences (set from the main screen). */
 final class AppSettings {
     private static final String PREFS = "edgeprune";
@@ -45,12 +47,18 @@ final class AppSettings {
         prefs(ctx).edit().putString("downloaded_bundle", dir).apply();
     }
 
-    /** The stored self-test summary for a bundle, or null before its first run. */
-    static String selfTestResult(Context ctx, String bundleKey) {
-        return prefs(ctx).getString("selftest:" + bundleKey, null);
+    /** The publisher key this build pins (res/values/publisher_key.xml), or null when none is set. */
+    static byte[] pinnedPublisherKey(Context ctx) {
+        return BundleSignature.parsePinnedKey(ctx.getString(R.string.publisher_public_key));
     }
 
-    static void saveSelfTestResult(Context ctx, String bundleKey, String summary) {
-        prefs(ctx).edit().putString("selftest:" + bundleKey, summary).apply();
+    /** The stored self-test summary for a bundle, or null before its first run. */
+    static String selfTestResult(Context ctx, String cacheKey) {
+        return prefs(ctx).getString(cacheKey, null);
+    }
+
+    /** {@code cacheKey} from core.SelfTestCache: bundle hash, artifact, app version and runtime version. */
+    static void saveSelfTestResult(Context ctx, String cacheKey, String summary) {
+        prefs(ctx).edit().putString(cacheKey, summary).apply();
     }
 }

@@ -15,6 +15,7 @@ import org.edgeprune.demo.core.GoldenSelfTest;
 import org.edgeprune.demo.core.IoUtil;
 import org.edgeprune.demo.core.MeasurementJson;
 import org.edgeprune.demo.core.ModelRunner;
+import org.edgeprune.demo.core.NetPolicy;
 import org.edgeprune.demo.core.Npy;
 import org.edgeprune.demo.core.Stats;
 import org.edgeprune.demo.runtime.Runners;
@@ -164,10 +165,26 @@ public final class BenchmarkActivity extends Activity {
         m.latency = Stats.of(samples);
         m.pssMb = DeviceInfo.pssMb();
         m.peakRssMb = DeviceInfo.peakRssMb();
-        if (bundle != null && !bundle.model.goldenSamples.isEmpty()) {
-            GoldenSelfTest.Report report = GoldenSelfTest.run(bundle, runner);
+        String artifact = bundleArtifact(bundle, m);
+        if (artifact != null && !GoldenSelfTest.samplesFor(bundle.model, artifact).isEmpty()) {
+            GoldenSelfTest.Report report = GoldenSelfTest.run(bundle, runner, artifact); // this artifact's outputs
             m.extra.put("golden", report.toJson());
+        } else if (bundle != null) {
+            m.extra.put("golden", "no golden samples for " + m.artifactName);
         }
+    }
+
+    /** The bundle artifact being benchmarked, or null when the model did not come from the bundle. */
+    private static String bundleArtifact(Bundle bundle, MeasurementJson m) {
+        if (bundle == null) {
+            return null;
+        }
+        for (BundleModel.Artifact a : bundle.model.artifacts) {
+            if (a.file.equals(m.artifactName) && a.sha256.equals(m.artifactSha256)) {
+                return a.file;
+            }
+        }
+        return null;
     }
 
     /** The first golden input when its size fits the model, else a fixed pseudo-random input. */
@@ -202,13 +219,17 @@ public final class BenchmarkActivity extends Activity {
             Log.w(TAG, "EDGEPRUNE_BENCHMARK_UPLOAD skipped: the run failed (" + m.error + ")");
             return;
         }
+        String configured = AppSettings.backendUrl(this);
         String server = intent.getStringExtra("server");
         if (server == null || server.isEmpty()) {
-            server = AppSettings.backendUrl(this);
+            server = configured;
         }
-        String key = intent.getStringExtra("key");
-        if (key == null) {
-            key = AppSettings.apiKey(this);
+        String callerKey = intent.getStringExtra("key");
+        // any app can start this exported activity: the stored key only ever goes to the configured server
+        String key = NetPolicy.keyFor(server, configured, callerKey, AppSettings.apiKey(this));
+        if (key.isEmpty() && (callerKey == null || callerKey.isEmpty()) && !AppSettings.apiKey(this).isEmpty()) {
+            Log.w(TAG, "EDGEPRUNE_BENCHMARK_UPLOAD without the stored key: " + server
+                    + " is not the configured server");
         }
         try {
             new BackendClient(server, key).postMeasurement(json);

@@ -18,6 +18,7 @@ import java.nio.channels.FileChannel;
 
 import org.edgeprune.demo.core.BackendClient;
 import org.edgeprune.demo.core.Bundle;
+import org.edgeprune.demo.core.BundleSignature;
 import org.edgeprune.demo.core.Hashing;
 import org.edgeprune.demo.core.IoUtil;
 
@@ -64,7 +65,13 @@ final class BundleStore {
             copyAssetTree(ctx.getAssets(), ASSET_DIR, dest);
             IoUtil.writeTextAtomic(stamp, version);
         }
-        return Bundle.openVerified(dest);
+        byte[] pinned = AppSettings.pinnedPublisherKey(ctx);
+        // The APK signature already covers its assets. With a pinned key the asset bundle must be signed too,
+        // except on Android < 13 (no Ed25519 in java.security), where the APK signature is what vouches for it.
+        if (pinned == null || !BundleSignature.available()) {
+            return Bundle.openVerified(dest);
+        }
+        return Bundle.openTrusted(dest, pinned);
     }
 
     private static String apkStamp(Context ctx) {
@@ -106,12 +113,17 @@ final class BundleStore {
      */
     static Bundle fromBackend(Context ctx, BackendClient client, String app, String channel, String abi)
             throws IOException, Bundle.BundleException {
+        byte[] pinned = AppSettings.pinnedPublisherKey(ctx);
+        if (pinned == null) {
+            throw new Bundle.BundleException("this build pins no publisher key (res/values/publisher_key.xml), so "
+                    + "downloaded bundles cannot be trusted");
+        }
         BackendClient.CurrentBundle current = client.current(app, channel, abi);
         File root = new File(ctx.getFilesDir(), "bundles");
         File dir = new File(root, current.sha256);
         if (dir.isDirectory()) {
             try {
-                return Bundle.openVerified(resolveRoot(dir));
+                return Bundle.openTrusted(resolveRoot(dir), pinned);
             } catch (Bundle.BundleException e) {
                 IoUtil.deleteTree(dir); // damaged copy: fetch again
             }
@@ -119,17 +131,18 @@ final class BundleStore {
         File zip = client.download(current.sha256, current.downloadUrl, new File(root, current.sha256 + ".zip"));
         File tmp = new File(root, current.sha256 + ".tmp");
         IoUtil.deleteTree(tmp);
-        InputStream in = new FileInputStream(zip);
         try {
-            Bundle.unzip(in, tmp);
-        } finally {
-            in.close();
+            Bundle.openTrusted(Bundle.unzip(zip, tmp), pinned); // size limits, names, listing, then the signature
+        } catch (Bundle.BundleException e) {
+            IoUtil.deleteTree(tmp);
+            zip.delete();
+            throw e;
         }
         if (!tmp.renameTo(dir)) {
             throw new IOException("cannot move the unpacked bundle to " + dir);
         }
         zip.delete();
-        return Bundle.openVerified(resolveRoot(dir));
+        return Bundle.openTrusted(resolveRoot(dir), pinned);
     }
 
     private static File resolveRoot(File dir) {

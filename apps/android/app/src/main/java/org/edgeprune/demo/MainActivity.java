@@ -32,6 +32,7 @@ import org.edgeprune.demo.core.BackendClient;
 import org.edgeprune.demo.core.Bundle;
 import org.edgeprune.demo.core.BundleModel;
 import org.edgeprune.demo.core.GoldenSelfTest;
+import org.edgeprune.demo.core.SelfTestCache;
 import org.edgeprune.demo.core.Hashing;
 import org.edgeprune.demo.core.ModelRunner;
 import org.edgeprune.demo.core.Npy;
@@ -257,7 +258,8 @@ public final class MainActivity extends Activity {
                         AppSettings.appName(this), AppSettings.channel(this), abi);
                 AppSettings.saveDownloadedBundle(this, bundle.root.getAbsolutePath());
             } else if (!AppSettings.downloadedBundle(this).isEmpty()) {
-                bundle = Bundle.openVerified(new File(AppSettings.downloadedBundle(this)));
+                bundle = Bundle.openTrusted(new File(AppSettings.downloadedBundle(this)),
+                        AppSettings.pinnedPublisherKey(this));
             } else {
                 bundle = BundleStore.fromAssets(this);
             }
@@ -266,6 +268,9 @@ public final class MainActivity extends Activity {
             return;
         } catch (Bundle.BundleException e) {
             post(bundleView, "Bundle refused: " + e.getMessage(), Color.RED);
+            return;
+        } catch (IllegalArgumentException e) { // e.g. cleartext http:// to a non-loopback host (NetPolicy)
+            post(bundleView, "Backend URL refused: " + e.getMessage(), Color.RED);
             return;
         }
         if (bundle == null) {
@@ -276,14 +281,19 @@ public final class MainActivity extends Activity {
         BundleModel m = bundle.model;
         BundleModel.Artifact a = m.primaryArtifact("tflite");
         String gate = "rejected".equals(a.gate) ? "  WARNING: this artifact FAILED the accuracy gate" : "";
+        String signed = bundle.signedBy().isEmpty() ? "\nnot signed (shipped inside this APK)"
+                : "\nsigned by the pinned publisher key " + bundle.signedBy();
         post(bundleView, m.name + " " + m.version + " - " + a.file + " (" + a.precision + ", gate " + a.gate + ")"
-                + "\nall " + m.files.size() + " files verified (sha256)" + gate, gate.isEmpty() ? 0 : Color.RED);
+                + "\nall " + m.files.size() + " files verified (sha256)" + signed + gate,
+                gate.isEmpty() ? 0 : Color.RED);
         post(intendedUseView, m.intendedUse.isEmpty() ? "" : "Intended use: " + m.intendedUse, 0);
         runner = Runners.create();
         try {
             runner.load(BundleStore.mapFile(bundle.resolve(a.file)), 0, ModelRunner.DELEGATE_XNNPACK);
         } catch (Exception e) {
-            post(selfTestView, "Self-test: cannot load the model: " + e.getMessage(), Color.RED);
+            // the decoding parity check needs no runtime: run it even when the model cannot be loaded
+            post(selfTestView, "Self-test: cannot load the model: " + e.getMessage() + "\n" + preprocessingCheck(),
+                    Color.RED);
             runner.close();
             runner = null;
             return;
@@ -297,18 +307,20 @@ public final class MainActivity extends Activity {
             post(selfTestView, "Self-test: no model loaded", Color.RED);
             return;
         }
-        String key;
+        String bundleHash;
         try {
-            key = Hashing.sha256(new File(bundle.root, Bundle.MODEL_JSON));
+            bundleHash = Hashing.sha256(new File(bundle.root, Bundle.MODEL_JSON)); // model.json lists every file
         } catch (IOException e) {
-            key = bundle.model.name + "@" + bundle.model.version;
+            bundleHash = bundle.model.name + "@" + bundle.model.version;
         }
+        String artifact = bundle.model.primaryArtifact("tflite").file;
+        String key = SelfTestCache.key(bundleHash, artifact, appVersion(), runner.runtimeName());
         String stored = AppSettings.selfTestResult(this, key);
         String summary;
         if (stored != null && !force) {
             summary = stored + "\n(result of the first launch; tap Re-run to repeat)";
         } else {
-            GoldenSelfTest.Report report = GoldenSelfTest.run(bundle, runner);
+            GoldenSelfTest.Report report = GoldenSelfTest.run(bundle, runner, artifact); // its own outputs
             summary = report.summary() + "\n" + preprocessingCheck();
             AppSettings.saveSelfTestResult(this, key, summary);
             Log.i(TAG, "EDGEPRUNE_SELFTEST " + summary.replace('\n', ' '));
@@ -325,7 +337,7 @@ public final class MainActivity extends Activity {
         double worst = 0;
         int n = 0;
         try {
-            for (BundleModel.GoldenSample s : bundle.model.goldenSamples) {
+            for (BundleModel.GoldenSample s : primarySamples()) {
                 if (s.imageFile.isEmpty()) {
                     continue;
                 }
@@ -351,11 +363,12 @@ public final class MainActivity extends Activity {
             post(predictionView, "No model loaded.", Color.RED);
             return;
         }
-        if (bundle.model.goldenSamples.isEmpty()) {
+        java.util.List<BundleModel.GoldenSample> samples = primarySamples();
+        if (samples.isEmpty()) {
             post(predictionView, "The bundle has no golden samples.", 0);
             return;
         }
-        BundleModel.GoldenSample s = bundle.model.goldenSamples.get(nextGolden % bundle.model.goldenSamples.size());
+        BundleModel.GoldenSample s = samples.get(nextGolden % samples.size());
         nextGolden++;
         try {
             float[] input;
@@ -476,5 +489,19 @@ public final class MainActivity extends Activity {
             sb.append('\n');
         }
         return sb.toString();
+    }
+
+    private String appVersion() {
+        try {
+            android.content.pm.PackageInfo info = getPackageManager().getPackageInfo(getPackageName(), 0);
+            return info.versionName + " (" + info.versionCode + ")";
+        } catch (Exception e) {
+            return "unknown";
+        }
+    }
+
+    /** The golden samples of the artifact this screen runs (every artifact has its own). */
+    private java.util.List<BundleModel.GoldenSample> primarySamples() {
+        return GoldenSelfTest.samplesFor(bundle.model, bundle.model.primaryArtifact("tflite").file);
     }
 }

@@ -70,6 +70,10 @@ public final class BackendClient {
         if (baseUrl == null || !(baseUrl.startsWith("http://") || baseUrl.startsWith("https://"))) {
             throw new IllegalArgumentException("backend URL must start with http:// or https://, got '" + baseUrl + "'");
         }
+        String refused = NetPolicy.refusal(baseUrl);
+        if (refused != null) {
+            throw new IllegalArgumentException(refused);
+        }
         this.baseUrl = baseUrl.endsWith("/") ? baseUrl.substring(0, baseUrl.length() - 1) : baseUrl;
         this.apiKey = apiKey == null ? "" : apiKey;
     }
@@ -89,13 +93,18 @@ public final class BackendClient {
 
     private HttpURLConnection open(String urlOrPath, String method) throws IOException {
         String url = urlOrPath.startsWith("http://") || urlOrPath.startsWith("https://") ? urlOrPath : baseUrl + urlOrPath;
+        String refused = NetPolicy.refusal(url);
+        if (refused != null) {
+            throw new IOException(refused);
+        }
         HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection();
+        c.setInstanceFollowRedirects(false); // a redirect must not carry the key to another host
         c.setRequestMethod(method);
         c.setConnectTimeout(connectTimeoutMs);
         c.setReadTimeout(readTimeoutMs);
         c.setUseCaches(false);
         c.setRequestProperty("Accept", "application/json");
-        if (!apiKey.isEmpty()) {
+        if (!apiKey.isEmpty() && NetPolicy.sameOrigin(url, baseUrl)) { // a server-named URL elsewhere gets no key
             c.setRequestProperty("Authorization", "Bearer " + apiKey);
         }
         return c;

@@ -9,8 +9,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipInputStream;
 
 /**
  * A bundle directory on disk: {@code model.json} plus the files it lists. {@link #verify()} recomputes the
@@ -33,6 +31,7 @@ public final class Bundle {
     public final File root;
     public final BundleModel model;
     private boolean verified;
+    private String signedBy = "";
 
     private Bundle(File root, BundleModel model) {
         this.root = root;
@@ -52,6 +51,23 @@ public final class Bundle {
         } catch (Json.JsonException e) {
             throw new BundleException("invalid " + MODEL_JSON + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Opens a bundle, checks its Ed25519 signature against the pinned publisher key, then every sha256.
+     * Used for every bundle that arrives from outside the APK.
+     */
+    public static Bundle openTrusted(File root, byte[] pinnedKey) throws BundleException {
+        BundleSignature.verify(root, pinnedKey);
+        Bundle b = open(root);
+        b.signedBy = BundleSignature.keyId(pinnedKey);
+        b.verify();
+        return b;
+    }
+
+    /** The key id that signed this bundle ("" when the signature was not checked). */
+    public String signedBy() {
+        return signedBy;
     }
 
     /** Opens and verifies in one step. */
@@ -156,43 +172,41 @@ public final class Bundle {
     }
 
     /**
-     * Unpacks a bundle zip into {@code dest} (entries with unsafe paths are refused) and returns the directory
-     * holding model.json: {@code dest} itself or its single top-level folder.
+     * Unpacks a downloaded bundle zip with every hygiene rule and size limit of {@link SafeUnzip}; returns the
+     * directory holding model.json.
+     */
+    public static File unzip(File zip, File dest) throws IOException, BundleException {
+        return SafeUnzip.unzip(zip, dest, new SafeUnzip.Limits());
+    }
+
+    /**
+     * Unpacks a bundle zip stream into {@code dest} (entries with unsafe paths are refused) and returns the
+     * directory holding model.json: {@code dest} itself or its single top-level folder. Downloads use
+     * {@link #unzip(File, File)}, which also applies size limits and the model.json listing.
      */
     public static File unzip(InputStream zipStream, File dest) throws IOException, BundleException {
-        if (!dest.isDirectory() && !dest.mkdirs()) {
-            throw new IOException("cannot create " + dest);
-        }
-        ZipInputStream zin = new ZipInputStream(zipStream);
+        SafeUnzip.Limits limits = new SafeUnzip.Limits();
+        File parent = dest.getAbsoluteFile().getParentFile();
+        File tmp = File.createTempFile(".bundle-", ".zip", parent);
         try {
-            ZipEntry entry;
-            while ((entry = zin.getNextEntry()) != null) {
-                File out = safeChild(dest, entry.getName());
-                if (entry.isDirectory()) {
-                    out.mkdirs();
-                    continue;
+            OutputStream os = new FileOutputStream(tmp);
+            try {
+                byte[] buf = new byte[1 << 16];
+                long total = 0;
+                int n;
+                while ((n = zipStream.read(buf)) > 0) {
+                    total += n;
+                    if (total > limits.maxTotalBytes) {
+                        throw new BundleException("the zip is larger than " + limits.maxTotalBytes + " bytes");
+                    }
+                    os.write(buf, 0, n);
                 }
-                File parent = out.getParentFile();
-                if (parent != null && !parent.isDirectory() && !parent.mkdirs()) {
-                    throw new IOException("cannot create " + parent);
-                }
-                OutputStream os = new FileOutputStream(out);
-                try {
-                    IoUtil.copy(zin, os);
-                } finally {
-                    os.close();
-                }
+            } finally {
+                os.close();
             }
+            return SafeUnzip.unzip(tmp, dest, limits);
         } finally {
-            zin.close();
+            tmp.delete();
         }
-        if (new File(dest, MODEL_JSON).isFile()) {
-            return dest;
-        }
-        File[] children = dest.listFiles();
-        if (children != null && children.length == 1 && new File(children[0], MODEL_JSON).isFile()) {
-            return children[0];
-        }
-        throw new BundleException("the downloaded zip has no " + MODEL_JSON + " at its root");
     }
 }

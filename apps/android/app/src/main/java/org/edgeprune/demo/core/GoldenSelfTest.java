@@ -114,10 +114,36 @@ public final class GoldenSelfTest {
         }
     }
 
-    /** Runs the bundle's golden samples (the .npy inputs are read from the bundle directory). */
+    /** Runs the golden samples of the bundle's primary tflite artifact. */
     public static Report run(Bundle bundle, ModelRunner runner) {
+        return run(bundle, runner, bundle.model.primaryArtifact("tflite").file);
+    }
+
+    /**
+     * The golden samples recorded for {@code artifact}: each artifact has its own expected outputs and
+     * tolerances (samples without an artifact name, from older bundles, belong to the primary artifact).
+     */
+    public static List<BundleModel.GoldenSample> samplesFor(BundleModel model, String artifact) {
+        String primary;
+        try {
+            primary = model.primaryArtifact("tflite").file;
+        } catch (Json.JsonException e) {
+            primary = "";
+        }
+        List<BundleModel.GoldenSample> out = new ArrayList<BundleModel.GoldenSample>();
+        for (BundleModel.GoldenSample s : model.goldenSamples) {
+            String owner = s.artifact.isEmpty() ? primary : s.artifact;
+            if (owner.equals(artifact)) {
+                out.add(s);
+            }
+        }
+        return out;
+    }
+
+    /** Runs the golden samples of {@code artifact} (the model loaded in {@code runner}) against its own outputs. */
+    public static Report run(Bundle bundle, ModelRunner runner, String artifact) {
         List<Result> results = new ArrayList<Result>();
-        for (BundleModel.GoldenSample s : bundle.model.goldenSamples) {
+        for (BundleModel.GoldenSample s : samplesFor(bundle.model, artifact)) {
             float[] input;
             try {
                 File f = bundle.resolve(s.inputFile);
