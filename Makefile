@@ -13,6 +13,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(VENV)/bin/pip install -q -U pip
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[$(EXTRAS)]"
+	# the official TFLite Metadata reader the tests use; --no-deps: its own pins would downgrade protobuf
+	$(PIP) --no-deps tflite-support==0.4.4
 	touch $@
 
 # Optional second TFLite backend (ONNX -> onnx2tf on tensorflow-cpu, ~1.4 GB).
