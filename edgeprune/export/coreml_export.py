@@ -24,15 +24,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from edgeprune.artifacts.coreml import CoreMLInfo, import_coremltools, inspect_mlpackage, quiet
 from edgeprune.export.base import ArtifactRecord, Exporter, ExportRequest, register_exporter
-from edgeprune.export.coreml_inspect import (
-    CoreMLInfo,
-    embed_coreml_metadata,
-    import_coremltools,
-    inspect_mlpackage,
-    quiet,
-    stabilize_manifest,
-)
+from edgeprune.export.coreml_package import embed_coreml_metadata, stabilize_manifest
 from edgeprune.schemas import TensorInfo
 
 IOS18_PRECISIONS = frozenset({"int8-block", "int4-block"})

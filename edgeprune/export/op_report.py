@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edgeprune.artifacts.tflite import COMPUTE_OPS, inspect_tflite
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.tflite_inspect import COMPUTE_OPS, inspect_tflite
 
 
 def _delegation(path: Path, n_ops: int) -> dict[str, Any]:

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from edgeprune.artifacts.tflite import inspect_tflite
 from edgeprune.errors import EdgepruneError, MissingExtraError
 from edgeprune.export import EXPORTERS, ExportFailedError, ExportRequest, get_exporter
-from edgeprune.export.tflite_inspect import inspect_tflite
 from edgeprune.export.tflite_litert import LiteRTTorchExporter
 from edgeprune.export.tflite_metadata import embed_tflite_metadata, read_tflite_metadata
 from edgeprune.fsutil import sha256_file
