@@ -82,6 +82,21 @@ class ExportRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     io_dtype: str | None = None  # float32 | int8 | uint8 | int16 I/O of quantized files (None: the precision's default)
 
+    def model_key(self, *extra: object) -> str:
+        """Fingerprint of (model object, class, weights, layout, input shape, ``extra``) for in-process caches of
+        converted models: any in-place change of the weights gives a new key."""
+        import hashlib
+
+        import torch
+
+        model = self.model
+        head = [id(model), type(model).__qualname__, self.io_layout, tuple(self.example_input.shape), *extra]
+        h = hashlib.sha256("|".join(map(str, head)).encode())
+        for name, t in model.state_dict().items():
+            h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
 
 class ExportFailedError(EdgepruneError):
     """The converter itself failed (unsupported model or op); nothing was written."""

@@ -20,7 +20,6 @@ compressed share. The package is a directory; the base class hashes and renames 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +32,13 @@ IOS18_PRECISIONS = frozenset({"int8-block", "int4-block"})
 _BASE_CACHE: dict[str, Any] = {}  # converted (uncompressed) programs reused by the compressed variants
 
 
-def _model_key(req: ExportRequest, fp16: bool, target: str) -> str:
-    """Fingerprint of (model object, weights, layout, input shape, compute precision, target)."""
-    import torch
-
-    h = hashlib.sha256(
-        f"{id(req.model)}|{req.io_layout}|{tuple(req.example_input.shape)}|{fp16}|{target}".encode()
-    )
-    for name, t in req.model.state_dict().items():
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
 def _convert(req: ExportRequest, fp16: bool, target: str) -> Any:
     """The uncompressed ML program (cached: the compressed variants of one model share it)."""
     import numpy as np
     import torch
 
     ct, _ = import_coremltools()
-    key = _model_key(req, fp16, target)
+    key = req.model_key(fp16, target)
     if key in _BASE_CACHE:
         return _BASE_CACHE[key]
     module, example = req.model, req.example_input[:1].float()

@@ -58,20 +58,6 @@ def _layout_wrap(req: ExportRequest) -> tuple[Any, Any, Any]:
 _FLOAT_CACHE: dict[str, bytes] = {}  # fp32 flatbuffers reused by the fp16 / dynamic-int8 exports of one model
 
 
-def _model_key(req: ExportRequest) -> str:
-    """Fingerprint of (model object, class, weights, layout, input shape): any in-place change gives a new key."""
-    import hashlib
-
-    import torch
-
-    h = hashlib.sha256(f"{id(req.model)}|{type(req.model).__qualname__}|{req.io_layout}".encode())
-    h.update(str(tuple(req.example_input.shape)).encode())
-    for name, t in req.model.state_dict().items():
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
 def _convert_float(module: Any, example: Any, key: str | None = None) -> bytes:
     """fp32 flatbuffer; cached by ``key`` (at most two models kept) so quantized variants skip reconversion."""
     import litert_torch
@@ -277,7 +263,7 @@ class LiteRTTorchExporter(Exporter):
             if req.precision == "int8":
                 data = set_tflite_io_dtype(_convert_int8(module, example, calib), self.resolve_io_dtype(req))
             else:
-                data = _convert_float(module, example, _model_key(req))
+                data = _convert_float(module, example, req.model_key())
                 if req.precision in ("fp16", "dynamic-int8"):
                     data = _aeq(data, req.precision)
         tmp_path.write_bytes(data)

@@ -15,7 +15,6 @@ from edgeprune.export.tflite_litert import (
     _convert_float,
     _convert_int8,
     _layout_wrap,
-    _model_key,
     _quiet_converter,
     set_tflite_io_dtype,
 )
@@ -78,7 +77,7 @@ class AEQInt16Exporter(LiteRTTorchExporter):
 
         module, example, calib = _layout_wrap(req)
         with _quiet_converter():
-            float_model = _convert_float(module, example, _model_key(req))
+            float_model = _convert_float(module, example, req.model_key())
         q = aeq.Quantizer(float_model, recipe.static_wi8_ai16())
         name = _signature_input(float_model)
         stats = q.calibrate(

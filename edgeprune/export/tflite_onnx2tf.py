@@ -51,7 +51,7 @@ import numpy as np
 from edgeprune.errors import MissingExtraError
 from edgeprune.export.base import Exporter, ExportFailedError, ExportRequest, register_exporter
 from edgeprune.export.onnx_export import write_onnx
-from edgeprune.export.tflite_litert import LiteRTTorchExporter, _model_key
+from edgeprune.export.tflite_litert import LiteRTTorchExporter
 from edgeprune.schemas import TensorInfo
 
 INPUT_NAME = "input"
@@ -260,7 +260,7 @@ def _quantize(run: _Run, variant: str, float_nodes: tuple[str, ...]) -> Path:
 
 def _locate(req: ExportRequest, variant: str, float_nodes: tuple[str, ...]) -> tuple[Path, str]:
     """(file, how it was made) for ``variant``, converting only what no cached run already has."""
-    key = _model_key(req)
+    key = req.model_key()
     mine = [r for r in _RUNS if r.model_key == key]
     if variant in FLOAT_PRECISIONS:
         hit = next((r.files[variant] for r in mine if variant in r.files), None)

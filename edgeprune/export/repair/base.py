@@ -70,6 +70,12 @@ class LadderRun:
     def name(self) -> str:
         return str(self.artifact["name"])
 
+    def try_int8(self, number: int, step: str, suffix: str, reason: str) -> Attempt:
+        """Try the current configuration (still full int8); its file becomes the one later rungs compare with."""
+        att = try_variant(self, self.config, f"{self.name}_{suffix}", number, step, reason)
+        self.int8_file = Path(att.get("path", self.int8_file))
+        return att
+
 
 class Rung(ABC):
     """One step of the ladder; ``attempts`` yields skipped / unavailable / tried variants in order."""

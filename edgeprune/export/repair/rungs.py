@@ -37,10 +37,8 @@ class PerChannel(Rung):
                           f"weights are already per-channel ({cfg.backend} {cfg.precision})")  # fmt: skip
             return
         cfg.precision = "int8"
-        att = try_variant(run, cfg, f"{run.name}_repair1_per_channel", number, self.step,
-                          "per-channel weight scales instead of one scale per tensor")  # fmt: skip
-        run.int8_file = Path(att.get("path", run.int8_file))
-        yield att
+        yield run.try_int8(number, self.step, "repair1_per_channel",
+                           "per-channel weight scales instead of one scale per tensor")  # fmt: skip
 
 
 class Calibration(Rung):
@@ -57,10 +55,8 @@ class Calibration(Rung):
                           f"calibration already uses {len(cfg.calib_ids)} of {labels.size} train images")  # fmt: skip
             return
         cfg.calib_ids = [int(i) for i in stratified_sample(labels, size, inp.seed)]
-        att = try_variant(run, cfg, f"{run.name}_repair2_calib{size}", number, self.step,
-                          f"class-stratified calibration set of {size} train images")  # fmt: skip
-        run.int8_file = Path(att.get("path", run.int8_file))
-        yield att
+        yield run.try_int8(number, self.step, f"repair2_calib{size}",
+                           f"class-stratified calibration set of {size} train images")  # fmt: skip
 
 
 class Int16Activations(Rung):
