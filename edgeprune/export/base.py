@@ -217,11 +217,12 @@ class Exporter(ABC):
             seconds = time.perf_counter() - start
             quantization, inputs, outputs = self.describe(tmp)
             self._check_layout(req, inputs)
+            calibrated = req.precision in self.needs_calibration and req.calib_ids
             record = ArtifactRecord(
-                name=req.name, file=final.name, format=self.format, backend=self.backend,
-                precision=req.precision, quantization=quantization, sha256=artifact_digest(tmp), size_bytes=artifact_size(tmp),
+                name=req.name, file=final.name, format=self.format, backend=self.backend, precision=req.precision,
+                quantization=quantization, sha256=artifact_digest(tmp), size_bytes=artifact_size(tmp),
                 inputs=inputs, outputs=outputs, io_layout=req.io_layout, export_seconds=round(seconds, 3),
-                calibration_ids=list(req.calib_ids) if req.precision in self.needs_calibration and req.calib_ids else None,
+                calibration_ids=list(req.calib_ids) if calibrated else None,
                 notes=self.notes(req, quantization, inputs, outputs),
             )  # fmt: skip
             _replace(tmp, final)

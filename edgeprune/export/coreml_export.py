@@ -157,7 +157,8 @@ class CoreMLExporter(Exporter):
             kept = sum(1 for w in info.weights if not w.compression)
             grans = sorted({w.granularity for w in info.weights if w.compression})
             notes.append(
-                f"{info.compressed_fraction:.0%} of conv/linear weight values compressed ({', '.join(grans) or 'none'}); "
+                f"{info.compressed_fraction:.0%} of conv/linear weight values compressed "
+                f"({', '.join(grans) or 'none'}); "
                 f"{kept} of {len(info.weights)} weight tensors stay {'fp16' if req.precision != 'fp32' else 'fp32'} "
                 f"(<= {self.weight_threshold} values or not divisible into blocks)"
             )

@@ -61,8 +61,10 @@ def verify_artifacts(ctx: BuildContext, artifacts: list[dict[str, Any]]) -> dict
         logits = np.asarray(session.run(x_np), dtype=np.float32)
         ref = ref_logits[art["checkpoint"]]
         metrics = classification_metrics(logits, y, k)
-        delta = paired_bootstrap_delta(y, dense.argmax(1), logits.argmax(1), k, n_boot=vcfg.bootstrap, seed=ctx.cfg.seed)
-        verdict = evaluate_gate(delta, data.contract.class_names, vcfg.max_bal_acc_drop, vcfg.max_class_sensitivity_drop)
+        delta = paired_bootstrap_delta(y, dense.argmax(1), logits.argmax(1), k, n_boot=vcfg.bootstrap,
+                                       seed=ctx.cfg.seed)
+        verdict = evaluate_gate(delta, data.contract.class_names, vcfg.max_bal_acc_drop,
+                                vcfg.max_class_sensitivity_drop)
         agree = agreement(logits, ref)
         notes = []
         if kind == SIMULATED:

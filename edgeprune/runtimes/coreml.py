@@ -3,8 +3,9 @@
 ``MLModel.predict`` exists only on macOS. On Linux a session (1) reads the package structurally (op types,
 compression ops, weight storage, size; ``self.info``) and (2) runs a *simulation*: the package's weights are
 decompressed (the pass behind ``coremltools.optimize.coreml.decompress_weights``) and loaded, in program
-order, into a BN-folded (``torch.fx.experimental.optimization.fuse``) copy of the PyTorch model the artifact came from, which then runs in fp32. That measures the
-weight-compression error exactly; Core ML's fp16 activations on the device are not simulated.
+order, into a BN-folded (``torch.fx.experimental.optimization.fuse``) copy of the PyTorch model the artifact
+came from, which then runs in fp32. That measures the weight-compression error exactly; Core ML's fp16
+activations on the device are not simulated.
 
 The simulation needs that PyTorch model. Pass it as ``CoreMLSession(path, reference=model)``, or make it
 findable for ``open_session`` with ``reference_models({artifact_path: model})`` /
