@@ -46,15 +46,18 @@ def list_(
     elif kind == "targets":
         from edgeprune.export import EXPORTERS
 
-        for col in ("target", "format", "backend", "precisions"):
+        for col in ("target", "format", "backend", "precisions", "layouts", "io dtypes", "needs calibration"):
             table.add_column(col)
         for name in EXPORTERS.names(pattern):
             e = EXPORTERS.get(name)
-            table.add_row(name, e.format, e.backend, ", ".join(e.precisions))
+            table.add_row(name, e.format, e.backend, ", ".join(e.precisions), ", ".join(e.layouts),
+                          ", ".join(e.io_dtypes), ", ".join(sorted(e.needs_calibration)) or "-")  # fmt: skip
     else:
         from edgeprune.devices import DEVICES
 
-        table.add_column("device kind")
+        for col in ("device kind", "can time", "timing"):
+            table.add_column(col)
         for name in DEVICES.names(pattern):
-            table.add_row(name)
+            d = DEVICES.get(name)
+            table.add_row(name, "yes" if d.can_time else "no (parity only)", d.timing_note)
     console.print(table)

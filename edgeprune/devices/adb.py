@@ -65,6 +65,7 @@ class AdbDevice(Device):
     """An Android device reached through adb (serial None = the only connected one)."""
 
     kind = "adb"
+    timing_note = "an Android phone: benchmark_model or the demo app, optional big-core pinning and cool-down"
 
     def __init__(self, serial: str | None = None, options: dict[str, str] | None = None,
                  client: AdbClient | None = None) -> None:  # fmt: skip

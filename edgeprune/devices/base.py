@@ -61,9 +61,16 @@ class BenchSpec:
 
 
 class Device(ABC):
-    """A place that can fingerprint itself and time a model file; one subclass (one file) per kind."""
+    """A place that can fingerprint itself and time a model file; one subclass (one file) per kind.
+
+    Declared capabilities (read by ``edgeprune list devices`` and the pre-flight check): ``can_time`` is False
+    for lanes whose timings mean nothing (an emulator: parity and op support only); ``timing_note`` says in
+    one line what the lane's numbers are.
+    """
 
     kind: ClassVar[str]
+    can_time: ClassVar[bool] = True
+    timing_note: ClassVar[str] = ""
 
     @classmethod
     def from_spec(cls, arg: str | None) -> Device:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import signal
@@ -13,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.devices.base import BenchSpec, Device, register_device
+from edgeprune.devices.bench_result import (
+    BENCH_SCRIPT,
+    measurement_from_bench,
+    parse_bench_result,
+    stderr_tail,
+)
 from edgeprune.errors import EdgepruneError
-from edgeprune.profile.stats import latency_stats
 from edgeprune.schemas import DeviceFingerprint, Measurement
-
-# Run by file path with -P (script dir not put on sys.path): ``-m edgeprune.devices._host_bench`` would also
-# import edgeprune/__init__ and edgeprune.devices (pydantic, maybe torch later) into the measured process and
-# inflate its RSS. The module still works with -m when run by hand.
-BENCH_SCRIPT = Path(__file__).with_name("_host_bench.py")
 
 
 def _cpu_model() -> str:
@@ -44,31 +43,12 @@ def _governor() -> str:
         return ""
 
 
-def _stderr_tail(stderr: str, lines: int = 3, chars: int = 500) -> str:
-    """The last few non-empty stderr lines joined on one line (errors stay one line)."""
-    kept = [ln.strip() for ln in stderr.splitlines() if ln.strip()][-lines:]
-    tail = " | ".join(kept)
-    return tail[-chars:] if tail else "(no stderr output)"
-
-
-def _parse_result(stdout: str) -> dict[str, Any] | None:
-    for line in reversed(stdout.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(data, dict) and "samples_ms" in data:
-                return data
-    return None
-
-
 @register_device
 class HostDevice(Device):
     """The machine edgeprune runs on. Each (threads, delegate) configuration gets its own Python process."""
 
     kind = "host"
+    timing_note = "this machine, ai-edge-litert in a fresh process per configuration"
 
     def __init__(self, timeout_s: float = 600.0) -> None:
         self.timeout_s = timeout_s
@@ -118,16 +98,15 @@ class HostDevice(Device):
                 except ValueError:
                     how = f"killed by signal {-proc.returncode}"
             raise EdgepruneError(
-                f"host benchmark of {where} failed ({how}): {_stderr_tail(proc.stderr)}",
+                f"host benchmark of {where} failed ({how}): {stderr_tail(proc.stderr)}",
                 "check that the file is a .tflite model that ai-edge-litert can load and run",
             )
-        result = _parse_result(proc.stdout)
+        result = parse_bench_result(proc.stdout, proc.stderr)
         if result is None:
             raise EdgepruneError(
-                f"host benchmark of {where} printed no result: {_stderr_tail(proc.stderr)}",
+                f"host benchmark of {where} printed no result: {stderr_tail(proc.stderr)}",
                 "run the command by hand: " + " ".join(self._command(model_path, threads, spec)),
             )
-        result["xnnpack_delegate_created"] = "XNNPACK delegate" in proc.stderr
         return result
 
     def benchmark(
@@ -142,30 +121,6 @@ class HostDevice(Device):
         measurements = []
         for threads in spec.threads:
             r = self.run_one(model_path, threads, spec)
-            measurements.append(
-                Measurement(
-                    artifact_name=artifact_name,
-                    artifact_sha256=artifact_sha256,
-                    device=device,
-                    runtime=f"ai-edge-litert {r['runtime_version']}",
-                    threads=threads,
-                    delegate=r["delegate"],
-                    warmup=r["warmup"],
-                    runs=len(r["samples_ms"]),
-                    latency=latency_stats(r["samples_ms"]),
-                    init_ms=r["init_ms"],
-                    first_inference_ms=r["first_inference_ms"],
-                    peak_rss_mb=r["peak_rss_mb"],
-                    load_delta_mb=r["rss_after_load_mb"] - r["rss_before_mb"],
-                    extra={
-                        "rss_before_mb": r["rss_before_mb"],
-                        "rss_after_load_mb": r["rss_after_load_mb"],
-                        "inputs": r["inputs"],
-                        "outputs": r["outputs"],
-                        "outputs_finite": r["outputs_finite"],
-                        "xnnpack_delegate_created": r["xnnpack_delegate_created"],
-                        "python": platform.python_version(),
-                    },
-                )
-            )
+            measurements.append(measurement_from_bench(r, device, threads, artifact_name, artifact_sha256,
+                                                       python=platform.python_version()))
         return measurements

@@ -25,9 +25,13 @@ from typing import Any
 import numpy as np
 
 from edgeprune.devices.base import BenchSpec, Device, check_cpu_bench_request, register_device, split_options
-from edgeprune.devices.host import BENCH_SCRIPT, _parse_result, _stderr_tail
+from edgeprune.devices.bench_result import (
+    BENCH_SCRIPT,
+    measurement_from_bench,
+    parse_bench_result,
+    stderr_tail,
+)
 from edgeprune.devices.qemu_setup import DEFAULT_CPU, QemuEnv, require_env
-from edgeprune.devices.ssh import measurement_from_bench
 from edgeprune.errors import EdgepruneError
 from edgeprune.schemas import DeviceFingerprint, Measurement
 
@@ -78,7 +82,7 @@ def _run_parity(cmd: list[str], env: dict[str, str] | None, where: str, timeout:
     except subprocess.TimeoutExpired:
         raise EdgepruneError(f"the {where} parity run did not finish within {timeout:g} s", "use fewer inputs") from None
     if proc.returncode != 0:
-        raise EdgepruneError(f"the model failed on {where} (exit code {proc.returncode}): {_stderr_tail(proc.stderr)}",
+        raise EdgepruneError(f"the model failed on {where} (exit code {proc.returncode}): {stderr_tail(proc.stderr)}",
                              "the arm64 runtime may not support one of the model's ops; check the message")  # fmt: skip
     return proc.stdout.strip()
 
@@ -119,6 +123,8 @@ def parity(model_path: str | Path, inputs: np.ndarray, torch_outputs: np.ndarray
 @register_device
 class QemuArm64Device(Device):
     kind = "qemu-arm64"
+    can_time = False
+    timing_note = NOTE
 
     def __init__(self, cache: Path | None = None, max_runs: int = 5, timeout_s: float = 1800.0,
                  cpu: str = DEFAULT_CPU) -> None:  # fmt: skip
@@ -155,12 +161,11 @@ class QemuArm64Device(Device):
         except subprocess.TimeoutExpired:
             raise EdgepruneError(f"the emulated arm64 run of {model_path.name} took over {self.timeout_s:g} s",
                                  "use a smaller model or qemu-arm64?timeout=SECONDS") from None  # fmt: skip
-        result = _parse_result(proc.stdout) if proc.returncode == 0 else None
+        result = parse_bench_result(proc.stdout, proc.stderr) if proc.returncode == 0 else None
         if result is None:
             raise EdgepruneError(f"{model_path.name} failed on emulated arm64 (exit code {proc.returncode}): "
-                                 f"{_stderr_tail(proc.stderr)}",
+                                 f"{stderr_tail(proc.stderr)}",
                                  "the aarch64 runtime may not support an op of this model; check the message")  # fmt: skip
-        result["xnnpack_delegate_created"] = "XNNPACK delegate" in proc.stderr
         return result
 
     def benchmark(self, model_path: Path, spec: BenchSpec, artifact_name: str,
@@ -172,6 +177,5 @@ class QemuArm64Device(Device):
         for threads in spec.threads:
             r = self.run_one(env, model_path, threads, warmup, runs, spec.use_xnnpack)
             out.append(measurement_from_bench(r, device, threads, artifact_name, artifact_sha256, emulated=True,
-                                              note=NOTE, op_support=True, requested_runs=spec.runs,
-                                              xnnpack_delegate_created=r["xnnpack_delegate_created"]))  # fmt: skip
+                                              note=NOTE, op_support=True, requested_runs=spec.runs))
         return out

@@ -18,7 +18,6 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from edgeprune.devices.base import (
     BenchSpec,
@@ -28,9 +27,8 @@ from edgeprune.devices.base import (
     register_device,
     split_options,
 )
-from edgeprune.devices.host import BENCH_SCRIPT, _parse_result
+from edgeprune.devices.bench_result import BENCH_SCRIPT, measurement_from_bench, parse_bench_result
 from edgeprune.errors import EdgepruneError
-from edgeprune.profile.stats import latency_stats
 from edgeprune.schemas import DeviceFingerprint, Measurement
 
 ENV_PYTHON = "EDGEPRUNE_SSH_PYTHON"
@@ -66,31 +64,10 @@ print(json.dumps({"hostname": socket.gethostname(), "cpu": cpu or platform.proce
 """
 
 
-def measurement_from_bench(r: dict[str, Any], device: DeviceFingerprint, threads: int, name: str, sha: str,
-                           emulated: bool = False, **extra: Any) -> Measurement:  # fmt: skip
-    """A Measurement from one ``_host_bench.py`` JSON result (host script run elsewhere: ssh or qemu).
-
-    ``emulated``: timing_meaningful=False, and no init/first-inference/memory fields at all (they would be
-    the emulator's numbers); the raw values stay in ``extra`` under ``emulated_*`` keys.
-    """
-    rss = {"rss_before_mb": r["rss_before_mb"], "rss_after_load_mb": r["rss_after_load_mb"],
-           "peak_rss_mb": r["peak_rss_mb"]}  # fmt: skip
-    return Measurement(
-        artifact_name=name, artifact_sha256=sha, device=device, runtime=f"ai-edge-litert {r['runtime_version']}",
-        threads=threads, delegate=r["delegate"], warmup=r["warmup"], runs=len(r["samples_ms"]),
-        latency=latency_stats(r["samples_ms"]), timing_meaningful=not emulated,
-        init_ms=None if emulated else r["init_ms"], first_inference_ms=None if emulated else r["first_inference_ms"],
-        peak_rss_mb=None if emulated else r["peak_rss_mb"],
-        load_delta_mb=None if emulated else r["rss_after_load_mb"] - r["rss_before_mb"],
-        extra={**({"emulated_process_memory_mb": rss, "emulated_timings_ms": {
-                   "init_ms": r["init_ms"], "first_inference_ms": r["first_inference_ms"]}} if emulated else rss),
-               "inputs": r["inputs"], "outputs": r["outputs"], "outputs_finite": r["outputs_finite"], **extra},
-    )  # fmt: skip
-
-
 @register_device
 class SshDevice(Device):
     kind = "ssh"
+    timing_note = "an embedded Linux board over ssh, the board's own Python and ai-edge-litert"
 
     def __init__(self, target: str, options: dict[str, str] | None = None) -> None:
         m = _TARGET.match(target or "")
@@ -196,13 +173,12 @@ class SshDevice(Device):
                 if not spec.use_xnnpack:
                     cmd.append("--no-xnnpack")
                 proc = self.ssh(cmd, f"benchmark of {model_path.name} (threads={threads})", timeout=self.timeout_s)
-                result = _parse_result(proc.stdout)
+                result = parse_bench_result(proc.stdout, proc.stderr)
                 if result is None:
                     raise EdgepruneError(f"the benchmark on {self.target} printed no result: {proc.stdout[-200:]!r}",
                                          "run it over ssh by hand: " + shlex.join(cmd))  # fmt: skip
                 out.append(measurement_from_bench(result, device, threads, artifact_name, artifact_sha256,
-                                                  xnnpack_delegate_created="XNNPACK delegate" in proc.stderr,
-                                                  remote_python=self.python))  # fmt: skip
+                                                  remote_python=self.python))
             return out
         finally:
             try:

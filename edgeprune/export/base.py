@@ -2,13 +2,15 @@
 
 ``Exporter.export`` validates the request, checks optional dependencies, runs the format-specific
 ``_export`` into a private temporary directory inside ``out_dir``, embeds the metadata, reads the file back
-(tensor info + quantization actually present), hashes it and only then renames it into place. A failed
-conversion therefore never leaves a file behind.
+(tensor info + quantization actually present, through :mod:`edgeprune.artifacts`), hashes it and only then
+renames it into place. A failed conversion therefore never leaves a file behind.
+
+Capabilities are declared on the class (``precisions``, ``layouts``, ``io_dtypes``, ``needs_calibration``) and
+read by ``check``, ``edgeprune list targets`` and the pre-flight check; nothing is duck-typed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -23,8 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeprune import __version__
+from edgeprune.artifacts import LAYOUTS, artifact_digest, artifact_size, describe_artifact
 from edgeprune.errors import EdgepruneError
-from edgeprune.fsutil import sha256_file
 from edgeprune.optional import require
 from edgeprune.registry import Registry
 from edgeprune.schemas import BundleArtifact, TensorInfo
@@ -32,7 +34,7 @@ from edgeprune.schemas import BundleArtifact, TensorInfo
 if TYPE_CHECKING:
     import torch
 
-LAYOUTS = ("NCHW", "NHWC")
+__all__ = ["LAYOUTS", "ArtifactRecord", "ExportFailedError", "ExportRequest", "Exporter", "EXPORTERS"]
 
 
 class ArtifactRecord(BaseModel):
@@ -80,6 +82,21 @@ class ExportRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     io_dtype: str | None = None  # float32 | int8 | uint8 | int16 I/O of quantized files (None: the precision's default)
 
+    def model_key(self, *extra: object) -> str:
+        """Fingerprint of (model object, class, weights, layout, input shape, ``extra``) for in-process caches of
+        converted models: any in-place change of the weights gives a new key."""
+        import hashlib
+
+        import torch
+
+        model = self.model
+        head = [id(model), type(model).__qualname__, self.io_layout, tuple(self.example_input.shape), *extra]
+        h = hashlib.sha256("|".join(map(str, head)).encode())
+        for name, t in model.state_dict().items():
+            h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
 
 class ExportFailedError(EdgepruneError):
     """The converter itself failed (unsupported model or op); nothing was written."""
@@ -94,9 +111,34 @@ class Exporter(ABC):
     precisions: ClassVar[tuple[str, ...]]
     requires: ClassVar[dict[str, str]] = {}
     layouts: ClassVar[tuple[str, ...]] = ("NCHW",)
-    calibrated: ClassVar[frozenset[str]] = frozenset()  # precisions that need calib_inputs
+    needs_calibration: ClassVar[frozenset[str]] = frozenset()  # precisions that need calib_inputs
+    # precision -> the I/O dtypes it can produce, default first; precisions not listed have float32 I/O only
+    io_dtype_options: ClassVar[dict[str, tuple[str, ...]]] = {}
+    io_dtypes: ClassVar[tuple[str, ...]] = ("float32",)  # every I/O dtype of some precision (derived)
     expected: ClassVar[dict[str, str]] = {}  # precision -> quantization the file should show
     backend_dist: ClassVar[str | None] = None  # pip distribution whose version is recorded
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if hasattr(cls, "precisions"):
+            cls.io_dtypes = tuple(dict.fromkeys(d for p in cls.precisions for d in cls.io_dtypes_for(p)))
+
+    @classmethod
+    def io_dtypes_for(cls, precision: str) -> tuple[str, ...]:
+        """The I/O dtypes a file of ``precision`` can have, default first."""
+        return cls.io_dtype_options.get(precision, ("float32",))
+
+    @classmethod
+    def resolve_io_dtype(cls, req: ExportRequest) -> str:
+        """The I/O dtype to produce: ``req.io_dtype`` if given, else the precision's default; refuses others."""
+        allowed = cls.io_dtypes_for(req.precision)
+        wanted = str(req.io_dtype).lower() if req.io_dtype else allowed[0]
+        if wanted not in allowed:
+            raise EdgepruneError(
+                f"io_dtype '{wanted}' is not available for {cls.format}:{cls.backend} precision '{req.precision}'",
+                f"use one of: {', '.join(allowed)}",
+            )
+        return wanted
 
     @property
     def key(self) -> str:
@@ -126,7 +168,8 @@ class Exporter(ABC):
             )
         if getattr(req.model, "training", False):
             raise EdgepruneError("the model is in training mode", "call model.eval() before exporting")
-        if req.precision in self.calibrated:
+        self.resolve_io_dtype(req)
+        if req.precision in self.needs_calibration:
             calib = req.calib_inputs
             if calib is None or len(calib) == 0:
                 raise EdgepruneError(
@@ -166,7 +209,7 @@ class Exporter(ABC):
                     f"{self.key} export of '{req.name}' ({req.precision}) failed: {type(exc).__name__}: {msg}",
                     "check that the model uses standard CNN ops, or try another precision or backend",
                 ) from exc
-            if not tmp.exists() or _size(tmp) == 0:
+            if not tmp.exists() or artifact_size(tmp) == 0:
                 raise ExportFailedError(
                     f"{self.key} export of '{req.name}' wrote no data", "see the converter log"
                 )
@@ -174,11 +217,12 @@ class Exporter(ABC):
             seconds = time.perf_counter() - start
             quantization, inputs, outputs = self.describe(tmp)
             self._check_layout(req, inputs)
+            calibrated = req.precision in self.needs_calibration and req.calib_ids
             record = ArtifactRecord(
-                name=req.name, file=final.name, format=self.format, backend=self.backend,
-                precision=req.precision, quantization=quantization, sha256=_digest(tmp), size_bytes=_size(tmp),
+                name=req.name, file=final.name, format=self.format, backend=self.backend, precision=req.precision,
+                quantization=quantization, sha256=artifact_digest(tmp), size_bytes=artifact_size(tmp),
                 inputs=inputs, outputs=outputs, io_layout=req.io_layout, export_seconds=round(seconds, 3),
-                calibration_ids=list(req.calib_ids) if req.precision in self.calibrated and req.calib_ids else None,
+                calibration_ids=list(req.calib_ids) if calibrated else None,
                 notes=self.notes(req, quantization, inputs, outputs),
             )  # fmt: skip
             _replace(tmp, final)
@@ -235,11 +279,8 @@ class Exporter(ABC):
         """Write the artifact to ``tmp_path`` (a file or directory named like the final artifact)."""
 
     def describe(self, path: Path) -> tuple[str, list[TensorInfo], list[TensorInfo]]:
-        """(quantization, inputs, outputs) read back from the file; default: ask the runtime."""
-        from edgeprune.runtimes import open_session
-
-        session = open_session(path, self.format)
-        return "unknown", session.inputs, session.outputs
+        """(quantization, inputs, outputs) read back from the file (see edgeprune.artifacts)."""
+        return describe_artifact(path, self.format)
 
     def embed_metadata(self, path: Path, metadata: dict[str, Any]) -> None:
         """Store ``metadata`` inside the artifact; formats without a metadata slot keep the default no-op."""
@@ -277,26 +318,11 @@ def export_targets() -> list[dict[str, Any]]:
         missing = [m for m in cls.requires if importlib.util.find_spec(m.split(".")[0]) is None]
         rows.append({
             "target": name, "format": cls.format, "backend": cls.backend, "suffix": cls.suffix,
-            "precisions": list(cls.precisions), "layouts": list(cls.layouts), "primary": cls in primary,
+            "precisions": list(cls.precisions), "layouts": list(cls.layouts), "io_dtypes": list(cls.io_dtypes),
+            "needs_calibration": sorted(cls.needs_calibration), "primary": cls in primary,
             "available": not missing, "extras": sorted({cls.requires[m] for m in missing}),
         })  # fmt: skip
     return rows
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
-
-
-def _digest(path: Path) -> str:
-    """sha256 of a file, or of a directory's sorted (relative path, content) pairs."""
-    if not path.is_dir():
-        return sha256_file(path)
-    h = hashlib.sha256()
-    for p in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(p.relative_to(path).as_posix().encode() + b"\0" + sha256_file(p).encode() + b"\n")
-    return h.hexdigest()
 
 
 def _replace(tmp: Path, final: Path) -> None:

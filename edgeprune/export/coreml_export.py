@@ -20,36 +20,16 @@ compressed share. The package is a directory; the base class hashes and renames 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
+from edgeprune.artifacts.coreml import CoreMLInfo, import_coremltools, inspect_mlpackage, quiet
 from edgeprune.export.base import ArtifactRecord, Exporter, ExportRequest, register_exporter
-from edgeprune.export.coreml_inspect import (
-    CoreMLInfo,
-    embed_coreml_metadata,
-    import_coremltools,
-    inspect_mlpackage,
-    quiet,
-    stabilize_manifest,
-)
+from edgeprune.export.coreml_package import embed_coreml_metadata, stabilize_manifest
 from edgeprune.schemas import TensorInfo
 
 IOS18_PRECISIONS = frozenset({"int8-block", "int4-block"})
 _BASE_CACHE: dict[str, Any] = {}  # converted (uncompressed) programs reused by the compressed variants
-
-
-def _model_key(req: ExportRequest, fp16: bool, target: str) -> str:
-    """Fingerprint of (model object, weights, layout, input shape, compute precision, target)."""
-    import torch
-
-    h = hashlib.sha256(
-        f"{id(req.model)}|{req.io_layout}|{tuple(req.example_input.shape)}|{fp16}|{target}".encode()
-    )
-    for name, t in req.model.state_dict().items():
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def _convert(req: ExportRequest, fp16: bool, target: str) -> Any:
@@ -58,7 +38,7 @@ def _convert(req: ExportRequest, fp16: bool, target: str) -> Any:
     import torch
 
     ct, _ = import_coremltools()
-    key = _model_key(req, fp16, target)
+    key = req.model_key(fp16, target)
     if key in _BASE_CACHE:
         return _BASE_CACHE[key]
     module, example = req.model, req.example_input[:1].float()
@@ -177,7 +157,8 @@ class CoreMLExporter(Exporter):
             kept = sum(1 for w in info.weights if not w.compression)
             grans = sorted({w.granularity for w in info.weights if w.compression})
             notes.append(
-                f"{info.compressed_fraction:.0%} of conv/linear weight values compressed ({', '.join(grans) or 'none'}); "
+                f"{info.compressed_fraction:.0%} of conv/linear weight values compressed "
+                f"({', '.join(grans) or 'none'}); "
                 f"{kept} of {len(info.weights)} weight tensors stay {'fp16' if req.precision != 'fp32' else 'fp32'} "
                 f"(<= {self.weight_threshold} values or not divisible into blocks)"
             )

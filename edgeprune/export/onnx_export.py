@@ -20,10 +20,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from edgeprune.export.base import Exporter, ExportRequest, register_exporter
+from edgeprune.artifacts.onnx import METADATA_KEY, inspect_onnx, opset_of
+from edgeprune.export.base import Exporter, ExportFailedError, ExportRequest, register_exporter
 from edgeprune.schemas import TensorInfo
 
-METADATA_KEY = "edgeprune"
 LEGACY_OPSET = 17
 
 
@@ -72,9 +72,7 @@ def write_onnx(model: Any, example: Any, path: Path, io_layout: str = "NCHW") ->
             torch.onnx.export(
                 model, (example,), str(path), dynamo=True, external_data=False, verbose=False, **names
             )
-    proto = onnx.load(str(path), load_external_data=False)
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return {"exporter": route, "opset": int(opset)}
+    return {"exporter": route, "opset": opset_of(onnx.load(str(path), load_external_data=False))}
 
 
 def _topological_sort(graph: Any) -> None:
@@ -110,63 +108,6 @@ def to_fp16(path: Path) -> None:
     onnx.save(half, str(path))
 
 
-def image_layout(shape: list[int], declared: str | None) -> str:
-    """NCHW / NHWC of a 4-D image input: the layout recorded at export, else guessed from the channel axis."""
-    if len(shape) != 4:
-        return ""
-    if declared in ("NCHW", "NHWC"):
-        return declared
-    return "NHWC" if shape[3] in (1, 3, 4) and shape[1] not in (1, 3, 4) else "NCHW"
-
-
-def _tensor_info(value: Any, layout: str | None) -> TensorInfo:
-    import onnx
-
-    t = value.type.tensor_type
-    shape = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
-    dtype = str(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
-    return TensorInfo(
-        name=value.name,
-        shape=shape,
-        dtype=dtype,
-        layout=image_layout(shape, layout) if layout is not None else "",
-    )
-
-
-def inspect_onnx(path: Path) -> tuple[str, list[TensorInfo], list[TensorInfo], dict[str, Any]]:
-    """(quantization, inputs, outputs, facts) read from the file: weight dtypes, op histogram, opset."""
-    from collections import Counter
-
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    graph = proto.graph
-    weights = {t.name: str(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)) for t in graph.initializer}
-    ops = Counter(n.op_type for n in graph.node)
-    float_weights = {d for d in weights.values() if d.startswith("float")}
-    if ops.get("QuantizeLinear") or ops.get("DequantizeLinear") or ops.get("QLinearConv"):
-        quantization = "int8"
-    elif float_weights == {"float16"}:
-        quantization = "fp16"
-    else:
-        quantization = "none"
-    declared = _declared_layout(proto)
-    inputs = [_tensor_info(v, declared) for v in graph.input if v.name not in weights]
-    outputs = [_tensor_info(v, None) for v in graph.output]
-    facts = {
-        "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0),
-        "ir_version": proto.ir_version, "op_histogram": dict(ops), "weight_dtypes": sorted(set(weights.values())),
-    }  # fmt: skip
-    return quantization, inputs, outputs, facts
-
-
-def _declared_layout(proto: Any) -> str:
-    for prop in proto.metadata_props:
-        if prop.key == METADATA_KEY:
-            return str(json.loads(prop.value).get("export", {}).get("io_layout", ""))
-    return ""
-
-
 def embed_onnx_metadata(path: Path, metadata: dict[str, Any]) -> None:
     """Store ``metadata`` as JSON under ``metadata_props["edgeprune"]``, replacing an older entry."""
     import onnx
@@ -177,16 +118,6 @@ def embed_onnx_metadata(path: Path, metadata: dict[str, Any]) -> None:
     proto.metadata_props.extend(keep)
     proto.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata, sort_keys=True))
     onnx.save(proto, str(path))
-
-
-def read_onnx_metadata(path: Path) -> dict[str, Any] | None:
-    """The embedded edgeprune metadata, or None."""
-    import onnx
-
-    for prop in onnx.load(str(path), load_external_data=False).metadata_props:
-        if prop.key == METADATA_KEY:
-            return json.loads(prop.value)
-    return None
 
 
 @register_exporter(primary=True)
@@ -220,10 +151,16 @@ class OnnxExporter(Exporter):
 
     def describe(self, path: Path) -> tuple[str, list[TensorInfo], list[TensorInfo]]:
         """Read the graph's I/O and weight dtypes, and make sure onnxruntime can load the file."""
-        from edgeprune.runtimes.onnxruntime import OnnxRuntimeSession
+        import onnxruntime as ort
 
         quantization, inputs, outputs, _ = inspect_onnx(path)
-        OnnxRuntimeSession(path, threads=1)
+        try:
+            ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+            msg = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise ExportFailedError(
+                f"onnxruntime cannot load the exported file: {type(exc).__name__}: {msg}", "report this converter bug"
+            ) from exc
         return quantization, inputs, outputs
 
     def notes(

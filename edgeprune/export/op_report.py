@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edgeprune.artifacts.tflite import COMPUTE_OPS, inspect_tflite
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.tflite_inspect import COMPUTE_OPS, inspect_tflite
 
 
 def _delegation(path: Path, n_ops: int) -> dict[str, Any]:
@@ -72,7 +72,8 @@ def op_report(path: str | Path) -> dict[str, Any]:
                       not_delegated_ops=dict(info.op_histogram), delegate_error=deleg["error"])  # fmt: skip
     else:
         report.update(delegated_nodes=deleg["delegated"], not_delegated_nodes=n_ops - deleg["delegated"],
-                      delegate_partitions=deleg["partitions"], not_delegated_ops=deleg["not_delegated_ops"])  # fmt: skip
+                      delegate_partitions=deleg["partitions"],
+                      not_delegated_ops=deleg["not_delegated_ops"])  # fmt: skip
     report["hints"] = _hints(report, info.quantization)
     return report
 

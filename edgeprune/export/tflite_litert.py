@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from edgeprune.artifacts.tflite import inspect_tflite
 from edgeprune.errors import EdgepruneError
 from edgeprune.export.base import Exporter, ExportFailedError, ExportRequest, register_exporter
-from edgeprune.export.tflite_inspect import inspect_tflite
 from edgeprune.export.tflite_metadata import embed_tflite_metadata
 from edgeprune.schemas import TensorInfo
 
@@ -56,20 +56,6 @@ def _layout_wrap(req: ExportRequest) -> tuple[Any, Any, Any]:
 
 
 _FLOAT_CACHE: dict[str, bytes] = {}  # fp32 flatbuffers reused by the fp16 / dynamic-int8 exports of one model
-
-
-def _model_key(req: ExportRequest) -> str:
-    """Fingerprint of (model object, class, weights, layout, input shape): any in-place change gives a new key."""
-    import hashlib
-
-    import torch
-
-    h = hashlib.sha256(f"{id(req.model)}|{type(req.model).__qualname__}|{req.io_layout}".encode())
-    h.update(str(tuple(req.example_input.shape)).encode())
-    for name, t in req.model.state_dict().items():
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def _convert_float(module: Any, example: Any, key: str | None = None) -> bytes:
@@ -166,26 +152,6 @@ def _aeq(float_model: bytes, precision: str) -> bytes:
 
 
 # -- I/O dtype of full-integer models ---------------------------------------------------------------------
-IO_DTYPES = ("float32", "int8", "uint8", "int16")
-
-
-def resolve_io_dtype(exporter: Exporter, req: ExportRequest) -> str:
-    """The I/O dtype to produce: ``req.io_dtype`` (if the request has one) or the precision's default.
-
-    ``exporter.io_dtypes`` maps a precision to its allowed I/O dtypes, default first; precisions not listed
-    have float32 I/O only.
-    """
-    allowed = getattr(exporter, "io_dtypes", {}).get(req.precision, ("float32",))
-    wanted = getattr(req, "io_dtype", None)
-    wanted = str(wanted).lower() if wanted else allowed[0]
-    if wanted not in allowed:
-        raise EdgepruneError(
-            f"io_dtype '{wanted}' is not available for {exporter.key} precision '{req.precision}'",
-            f"use one of: {', '.join(allowed)}",
-        )
-    return wanted
-
-
 def set_tflite_io_dtype(data: bytes, io_dtype: str) -> bytes:
     """Turn the int8 inputs/outputs of a full-integer model into float32 or uint8 ones.
 
@@ -281,27 +247,23 @@ class LiteRTTorchExporter(Exporter):
     precisions = ("fp32", "fp16", "dynamic-int8", "int8")
     requires = {"litert_torch": "tflite", "ai_edge_quantizer": "tflite", "ai_edge_litert": "tflite"}
     layouts = ("NCHW", "NHWC")
-    calibrated = frozenset({"int8"})
+    needs_calibration = frozenset({"int8"})
     expected = {"fp32": "none", "fp16": "fp16-weights", "dynamic-int8": "dynamic-int8", "int8": "full-int8"}
     backend_dist = "litert-torch"
-    io_dtypes = {"int8": ("int8", "float32", "uint8")}  # first = default (PT2E's native int8 I/O)
-
-    def check(self, req: ExportRequest) -> None:
-        super().check(req)
-        resolve_io_dtype(self, req)
+    io_dtype_options = {"int8": ("int8", "float32", "uint8")}  # first = default (PT2E's native int8 I/O)
 
     def metadata_for(self, req: ExportRequest) -> dict[str, Any]:
         meta = super().metadata_for(req)
-        meta["export"]["io_dtype"] = resolve_io_dtype(self, req)
+        meta["export"]["io_dtype"] = self.resolve_io_dtype(req)
         return meta
 
     def _export(self, req: ExportRequest, tmp_path: Path) -> None:
         module, example, calib = _layout_wrap(req)
         with _quiet_converter():
             if req.precision == "int8":
-                data = set_tflite_io_dtype(_convert_int8(module, example, calib), resolve_io_dtype(self, req))
+                data = set_tflite_io_dtype(_convert_int8(module, example, calib), self.resolve_io_dtype(req))
             else:
-                data = _convert_float(module, example, _model_key(req))
+                data = _convert_float(module, example, req.model_key())
                 if req.precision in ("fp16", "dynamic-int8"):
                     data = _aeq(data, req.precision)
         tmp_path.write_bytes(data)

@@ -51,7 +51,7 @@ import numpy as np
 from edgeprune.errors import MissingExtraError
 from edgeprune.export.base import Exporter, ExportFailedError, ExportRequest, register_exporter
 from edgeprune.export.onnx_export import write_onnx
-from edgeprune.export.tflite_litert import LiteRTTorchExporter, _model_key, resolve_io_dtype
+from edgeprune.export.tflite_litert import LiteRTTorchExporter
 from edgeprune.schemas import TensorInfo
 
 INPUT_NAME = "input"
@@ -260,7 +260,7 @@ def _quantize(run: _Run, variant: str, float_nodes: tuple[str, ...]) -> Path:
 
 def _locate(req: ExportRequest, variant: str, float_nodes: tuple[str, ...]) -> tuple[Path, str]:
     """(file, how it was made) for ``variant``, converting only what no cached run already has."""
-    key = _model_key(req)
+    key = req.model_key()
     mine = [r for r in _RUNS if r.model_key == key]
     if variant in FLOAT_PRECISIONS:
         hit = next((r.files[variant] for r in mine if variant in r.files), None)
@@ -298,11 +298,11 @@ class Onnx2tfExporter(Exporter):
     precisions = ("fp32", "fp16", "dynamic-int8", "int8", "int8-per-tensor", "int16x8")
     requires = {"onnx": "onnx", "onnx2tf": "tf", "tensorflow": "tf", "ai_edge_litert": "tflite"}
     layouts = ("NHWC", "NCHW")
-    calibrated = frozenset({"int8", "int8-per-tensor", "int16x8"})
+    needs_calibration = frozenset({"int8", "int8-per-tensor", "int16x8"})
     expected = {"fp32": "none", "fp16": "fp16-weights", "dynamic-int8": "dynamic-int8", "int8": "full-int8",
                 "int8-per-tensor": "full-int8", "int16x8": "int16x8"}  # fmt: skip
-    io_dtypes = {"int8": ("int8", "uint8", "float32"), "int8-per-tensor": ("int8", "uint8", "float32"),
-                 "int16x8": ("float32", "int16")}  # fmt: skip
+    io_dtype_options = {"int8": ("int8", "uint8", "float32"), "int8-per-tensor": ("int8", "uint8", "float32"),
+                        "int16x8": ("float32", "int16")}  # fmt: skip
     backend_dist = "onnx2tf"
 
     WORKER_MODULES = ("onnx2tf", "tensorflow")  # used only in the worker process: found, never imported here
@@ -315,21 +315,20 @@ class Onnx2tfExporter(Exporter):
 
     def check(self, req: ExportRequest) -> None:
         super().check(req)
-        resolve_io_dtype(self, req)
         for module in self.WORKER_MODULES:
             if importlib.util.find_spec(module) is None:
                 raise MissingExtraError(module, "tf")
 
     def metadata_for(self, req: ExportRequest) -> dict[str, Any]:
         meta = super().metadata_for(req)
-        meta["export"]["io_dtype"] = resolve_io_dtype(self, req)
-        if self.float_nodes and req.precision in self.calibrated:
+        meta["export"]["io_dtype"] = self.resolve_io_dtype(req)
+        if self.float_nodes and req.precision in self.needs_calibration:
             meta["export"]["float_nodes"] = list(self.float_nodes)
         return meta
 
     def _export(self, req: ExportRequest, tmp_path: Path) -> None:
-        nodes = self.float_nodes if req.precision in self.calibrated else ()
-        path, self._made_by = _locate(req, _variant(req.precision, resolve_io_dtype(self, req), nodes), nodes)
+        nodes = self.float_nodes if req.precision in self.needs_calibration else ()
+        path, self._made_by = _locate(req, _variant(req.precision, self.resolve_io_dtype(req), nodes), nodes)
         tmp_path.write_bytes(path.read_bytes())
 
     def notes(
@@ -340,7 +339,7 @@ class Onnx2tfExporter(Exporter):
             notes.append("NHWC input: onnx2tf converts the graph to channels-last (feed N,H,W,C)")
         else:
             notes.append("NCHW input kept with onnx2tf -kt: one TRANSPOSE in front; NHWC avoids it")
-        if self.float_nodes and req.precision in self.calibrated:
+        if self.float_nodes and req.precision in self.needs_calibration:
             notes.append(
                 f"{len(self.float_nodes)} op output(s) kept in float: {', '.join(self.float_nodes)[:300]}"
             )

@@ -113,7 +113,7 @@ def _choose(manifest: Manifest, run_dir: Path, names: list[str], force: bool) ->
 def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifest,
                    contract: PreprocessContract) -> tuple[BundleArtifact, bool]:
     """Copy one artifact into the bundle (metadata embedded if missing); describe it from the copy."""
-    from edgeprune.export.tflite_inspect import inspect_tflite
+    from edgeprune.artifacts.tflite import inspect_tflite
     from edgeprune.export.tflite_metadata import (
         add_official_metadata,
         embed_tflite_metadata,

@@ -147,7 +147,7 @@ def _check_files(root: Path, model: BundleModelJson, report: VerifyReport) -> se
 
 def _check_content(root: Path, model: BundleModelJson, report: VerifyReport) -> None:
     """labels, contract and artifact descriptions agree with each other and with the files."""
-    from edgeprune.export.tflite_inspect import inspect_tflite
+    from edgeprune.artifacts.tflite import inspect_tflite
 
     labels = root / model.labels_file
     if labels.is_file():

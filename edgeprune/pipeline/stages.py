@@ -170,14 +170,14 @@ class ExportStage(Stage):
                         continue
                     ctx.console.print(f"  [dim]export {variant} {target} {precision}[/dim]")
                     # onnx2tf calibrates once and writes every precision from that run
-                    calib = precision in getattr(exporter, "calibrated", ("int8",)) or exporter.backend == "onnx2tf"
+                    calib = precision in exporter.needs_calibration or exporter.backend == "onnx2tf"
                     req = ExportRequest(
                         model=model, example_input=ctx.example_input, precision=precision,
                         out_dir=ctx.path(ARTIFACTS_DIR), name=f"{variant}_{exporter.format}_{precision}",
                         calib_inputs=data.calib_inputs if calib else None,
                         calib_ids=data.calib_ids if calib else None,
                         io_layout=cfg.export.io_layout.upper(), metadata=metadata,
-                        io_dtype=cfg.export.io_dtype if precision in getattr(exporter, "io_dtypes", {}) else None,
+                        io_dtype=cfg.export.io_dtype if precision in exporter.io_dtype_options else None,
                     )
                     rec = exporter.export(req).model_dump()
                     rec["file"] = ctx.rel(Path(req.out_dir) / Path(rec["file"]).name)

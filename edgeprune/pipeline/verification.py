@@ -8,15 +8,30 @@ from typing import Any
 
 import numpy as np
 
+from edgeprune.export.repair import RepairInputs
 from edgeprune.gate import evaluate_gate
 from edgeprune.pipeline.checkpoints import load_checkpoint
 from edgeprune.pipeline.context import BuildContext
 from edgeprune.train import predict_logits
 
 
+def repair_inputs(ctx: BuildContext, artifact: dict[str, Any]) -> RepairInputs:
+    """What the repair ladder needs for one artifact of this run (its float model, train split, metadata)."""
+    from edgeprune.export.tflite_metadata import read_tflite_metadata
+
+    model, _ = load_checkpoint(ctx.path(artifact["checkpoint"]), ctx.fresh_model(), ctx.example_input)
+    path = ctx.path(artifact["file"])
+    meta = {k: v for k, v in (read_tflite_metadata(path) or {}).items() if k != "export"}
+    return RepairInputs(
+        model=model, example_input=ctx.example_input, train_x=ctx.data.train.x, train_y=ctx.data.train.y,
+        calib_ids=list(artifact.get("calibration_ids") or ctx.data.calib_ids), out_dir=path.parent,
+        metadata=meta, seed=ctx.cfg.seed, log=lambda msg: ctx.console.print(f"  [dim]{msg}[/dim]"),
+    )  # fmt: skip
+
+
 def verify_artifacts(ctx: BuildContext, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
+    from edgeprune.export.repair import is_repairable, repair_int8
     from edgeprune.metrics import agreement, classification_metrics, paired_bootstrap_delta
-    from edgeprune.pipeline.repair import is_repairable, repair_int8
     from edgeprune.runtimes import open_session
     from edgeprune.runtimes.coreml import SIMULATED, reference_models
 
@@ -46,8 +61,10 @@ def verify_artifacts(ctx: BuildContext, artifacts: list[dict[str, Any]]) -> dict
         logits = np.asarray(session.run(x_np), dtype=np.float32)
         ref = ref_logits[art["checkpoint"]]
         metrics = classification_metrics(logits, y, k)
-        delta = paired_bootstrap_delta(y, dense.argmax(1), logits.argmax(1), k, n_boot=vcfg.bootstrap, seed=ctx.cfg.seed)
-        verdict = evaluate_gate(delta, data.contract.class_names, vcfg.max_bal_acc_drop, vcfg.max_class_sensitivity_drop)
+        delta = paired_bootstrap_delta(y, dense.argmax(1), logits.argmax(1), k, n_boot=vcfg.bootstrap,
+                                       seed=ctx.cfg.seed)
+        verdict = evaluate_gate(delta, data.contract.class_names, vcfg.max_bal_acc_drop,
+                                vcfg.max_class_sensitivity_drop)
         agree = agreement(logits, ref)
         notes = []
         if kind == SIMULATED:
@@ -74,7 +91,7 @@ def verify_artifacts(ctx: BuildContext, artifacts: list[dict[str, Any]]) -> dict
             out.setdefault("repairs", {})[art["name"]] = {"attempts": [], "repaired": None, "skipped":
                 "the fp32 artifact of this model fails the gate too: the loss is not from quantization"}
             continue
-        attempts = repair_int8(ctx, art, lambda path, a=art: evaluate(path, a))
+        attempts = repair_int8(repair_inputs(ctx, art), art, lambda path, a=art: evaluate(path, a))
         evaluations = {}
         for attempt in attempts:
             if "path" in attempt:

@@ -13,38 +13,20 @@ from typing import ClassVar
 
 import numpy as np
 
+from edgeprune.artifacts.quant import QUANTIZED_DTYPES, dequantize, quantize
 from edgeprune.errors import EdgepruneError
 from edgeprune.optional import require
 from edgeprune.registry import Registry
 from edgeprune.schemas import TensorInfo
 
-QUANTIZED_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}
-
-
-def quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
-    """float -> integer tensor with the tensor's affine parameters (round half away from zero, saturate)."""
-    dtype = QUANTIZED_DTYPES[info.dtype]
-    if not info.quant_scale:
-        raise EdgepruneError(f"tensor '{info.name}' is {info.dtype} but has no scale", "re-export the model")
-    v = x.astype(np.float32) / np.float32(info.quant_scale)
-    q = np.sign(v) * np.floor(np.abs(v) + 0.5) + (info.quant_zero_point or 0)
-    lim = np.iinfo(dtype)
-    return np.clip(q, lim.min, lim.max).astype(dtype)
-
-
-def dequantize(q: np.ndarray, info: TensorInfo) -> np.ndarray:
-    """integer tensor -> float32 with the tensor's affine parameters."""
-    if not info.quant_scale:
-        raise EdgepruneError(f"tensor '{info.name}' is {info.dtype} but has no scale", "re-export the model")
-    return ((q.astype(np.float32) - (info.quant_zero_point or 0)) * np.float32(info.quant_scale)).astype(
-        np.float32
-    )
+__all__ = ["QUANTIZED_DTYPES", "RUNTIMES", "Session", "dequantize", "format_for_path", "open_session", "quantize"]
 
 
 class Session(ABC):
     """A loaded artifact. ``run`` maps normalised float32 NCHW (N,C,H,W) to float32 logits (N,K)."""
 
     format: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]] = ()  # every format this session runs (declared capability; default: format)
     suffixes: ClassVar[tuple[str, ...]]
     runtime: ClassVar[str]  # pip distribution of the runtime library, e.g. "ai-edge-litert"
     requires: ClassVar[dict[str, str]] = {}
@@ -52,6 +34,11 @@ class Session(ABC):
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     layout: str  # the artifact's input layout: "NCHW", "NHWC" or "" (decide from the shape)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.formats and hasattr(cls, "format"):
+            cls.formats = (cls.format,)
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         self.path = Path(path)

@@ -3,8 +3,9 @@
 ``MLModel.predict`` exists only on macOS. On Linux a session (1) reads the package structurally (op types,
 compression ops, weight storage, size; ``self.info``) and (2) runs a *simulation*: the package's weights are
 decompressed (the pass behind ``coremltools.optimize.coreml.decompress_weights``) and loaded, in program
-order, into a BN-folded (``torch.fx.experimental.optimization.fuse``) copy of the PyTorch model the artifact came from, which then runs in fp32. That measures the
-weight-compression error exactly; Core ML's fp16 activations on the device are not simulated.
+order, into a BN-folded (``torch.fx.experimental.optimization.fuse``) copy of the PyTorch model the artifact
+came from, which then runs in fp32. That measures the weight-compression error exactly; Core ML's fp16
+activations on the device are not simulated.
 
 The simulation needs that PyTorch model. Pass it as ``CoreMLSession(path, reference=model)``, or make it
 findable for ``open_session`` with ``reference_models({artifact_path: model})`` /
@@ -64,7 +65,7 @@ def decompressed_program(path: Path, public_api: bool = False) -> Any:
     program read from disk directly, which skips the full re-conversion that the public function performs
     (4x faster here). ``public_api=True`` (or a coremltools without that pass) uses the public function.
     """
-    from edgeprune.export.coreml_inspect import import_coremltools, load_program, quiet
+    from edgeprune.artifacts.coreml import import_coremltools, load_program, quiet
 
     ct, cto = import_coremltools()
     if not public_api:
@@ -92,7 +93,7 @@ def decompressed_layers(
     path: Path, public_api: bool = False
 ) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
     """(op type, op name, weight, bias) of every conv/linear op, in program order, with weights decompressed."""
-    from edgeprune.export.coreml_inspect import WEIGHT_OPS, all_ops
+    from edgeprune.artifacts.coreml import WEIGHT_OPS, all_ops
 
     program = decompressed_program(path, public_api)
     layers = []
@@ -175,7 +176,7 @@ class CoreMLSession(Session):
         self, path: str | Path, threads: int = 1, reference: Any = None, simulate: bool | None = None
     ) -> None:
         super().__init__(path, threads)
-        from edgeprune.export.coreml_inspect import import_coremltools, inspect_mlpackage
+        from edgeprune.artifacts.coreml import import_coremltools, inspect_mlpackage
 
         if not self.path.is_dir():
             raise EdgepruneError(f"{self.path.name} is not a .mlpackage directory", "pass the package folder")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprune.artifacts.tflite import inspect_tflite
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.tflite_inspect import inspect_tflite
 from edgeprune.runtimes.base import QUANTIZED_DTYPES, RUNTIMES, Session, dequantize, quantize
 
 

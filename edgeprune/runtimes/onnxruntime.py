@@ -25,7 +25,7 @@ class OnnxRuntimeSession(Session):
         super().__init__(path, threads)
         import onnxruntime as ort
 
-        from edgeprune.export.onnx_export import inspect_onnx
+        from edgeprune.artifacts.onnx import inspect_onnx
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(threads)

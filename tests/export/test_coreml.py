@@ -15,15 +15,11 @@ import torch
 pytest.importorskip("coremltools", reason="install edgeprune[coreml]")
 pytest.importorskip("sklearn", reason="install edgeprune[coreml]")
 
+from edgeprune.artifacts.coreml import inspect_mlpackage, load_spec, read_coreml_metadata  # noqa: E402
 from edgeprune.errors import EdgepruneError  # noqa: E402
 from edgeprune.export import ExportRequest, get_exporter  # noqa: E402
 from edgeprune.export.coreml_export import CoreMLExporter  # noqa: E402
-from edgeprune.export.coreml_inspect import (  # noqa: E402
-    embed_coreml_metadata,
-    inspect_mlpackage,
-    load_spec,
-    read_coreml_metadata,
-)
+from edgeprune.export.coreml_package import embed_coreml_metadata  # noqa: E402
 from edgeprune.fsutil import sha256_file  # noqa: E402
 from edgeprune.runtimes import open_session  # noqa: E402
 from edgeprune.runtimes.coreml import (  # noqa: E402

@@ -11,14 +11,10 @@ pytest.importorskip("onnxruntime", reason="install edgeprune[onnx]")
 
 import onnx  # noqa: E402
 
+from edgeprune.artifacts.onnx import inspect_onnx, read_onnx_metadata  # noqa: E402
 from edgeprune.errors import EdgepruneError  # noqa: E402
 from edgeprune.export import ExportFailedError, ExportRequest, get_exporter  # noqa: E402
-from edgeprune.export.onnx_export import (  # noqa: E402
-    OnnxExporter,
-    embed_onnx_metadata,
-    inspect_onnx,
-    read_onnx_metadata,
-)
+from edgeprune.export.onnx_export import OnnxExporter, embed_onnx_metadata  # noqa: E402
 from edgeprune.fsutil import sha256_file  # noqa: E402
 from edgeprune.runtimes import open_session  # noqa: E402
 from tests._nets import DataDependent

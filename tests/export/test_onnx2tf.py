@@ -23,10 +23,10 @@ import pytest
 import torch
 from torch import nn
 
+from edgeprune.artifacts.tflite import inspect_tflite
 from edgeprune.data import stratified_sample
 from edgeprune.errors import EdgepruneError, MissingExtraError
 from edgeprune.export import EXPORTERS, ExportFailedError, ExportRequest, export_targets, get_exporter
-from edgeprune.export.tflite_inspect import inspect_tflite
 from edgeprune.export.tflite_metadata import read_tflite_metadata
 from edgeprune.export.tflite_onnx2tf import SAMPLE_FILE, Onnx2tfExporter, _run_worker, _write_sample_file
 from edgeprune.runtimes import open_session
@@ -148,7 +148,7 @@ def test_record_describes_the_file(converted, precision, io):
     info = inspect_tflite(out / rec.file)
     assert rec.backend == "onnx2tf" and rec.format == "tflite" and rec.precision == precision
     assert rec.quantization == info.quantization == Onnx2tfExporter.expected[precision], rec.notes
-    want_io = io or Onnx2tfExporter.io_dtypes.get(precision, ("float32",))[0]
+    want_io = io or Onnx2tfExporter.io_dtypes_for(precision)[0]
     assert [t.dtype for t in rec.inputs + rec.outputs] == [want_io, want_io]
     assert rec.inputs[0].shape == [1, SIZE, SIZE, 3] and rec.inputs[0].layout == "NHWC" == rec.io_layout
     assert rec.outputs[0].shape == [1, 3]

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from edgeprune.artifacts.tflite import inspect_tflite
 from edgeprune.errors import EdgepruneError, MissingExtraError
 from edgeprune.export import EXPORTERS, ExportFailedError, ExportRequest, get_exporter
-from edgeprune.export.tflite_inspect import inspect_tflite
 from edgeprune.export.tflite_litert import LiteRTTorchExporter
 from edgeprune.export.tflite_metadata import embed_tflite_metadata, read_tflite_metadata
 from edgeprune.fsutil import sha256_file
@@ -322,15 +322,15 @@ def test_float_cache_key_follows_weights(model, tmp_path):
     """fp16 / dynamic exports reuse the fp32 conversion only while the model is unchanged."""
     import copy
 
-    from edgeprune.export.tflite_litert import _model_key
-
     twin = copy.deepcopy(model)
     req = ExportRequest(twin, torch.zeros(1, 3, SIZE, SIZE), "fp16", tmp_path, "m")
-    key = _model_key(req)
-    assert _model_key(req) == key
+    key = req.model_key()
+    assert req.model_key() == key
     with torch.no_grad():
         twin.head.bias[0] += 1.0  # in-place edit, as pruning or fine-tuning would do
-    assert _model_key(req) != key
-    assert _model_key(
-        ExportRequest(twin, torch.zeros(1, 3, SIZE, SIZE), "fp16", tmp_path, "m", io_layout="NHWC")
-    ) != _model_key(req)
+    assert req.model_key() != key
+    assert (
+        ExportRequest(twin, torch.zeros(1, 3, SIZE, SIZE), "fp16", tmp_path, "m", io_layout="NHWC").model_key()
+        != req.model_key()
+    )
+    assert req.model_key(True, "iOS16") != req.model_key(False, "iOS16")  # extra parts (Core ML) count too

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from edgeprune.artifacts.tflite import inspect_tflite
 from edgeprune.cli import app
-from edgeprune.export.tflite_inspect import inspect_tflite
 
 runner = CliRunner()
 QUICK = ["--epochs", "3", "--finetune-epochs", "2", "--runs", "5", "--threads", "1", "--no-gate"]

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from edgeprune.artifacts.tflite import inspect_tflite
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import get_exporter
-from edgeprune.export.tflite_inspect import inspect_tflite
+from edgeprune.export.repair import RepairInputs, is_repairable, modules_in_tensor_name, repair_int8
 from edgeprune.export.tflite_metadata import read_tflite_metadata
 from edgeprune.gate import evaluate_gate
 from edgeprune.metrics import classification_metrics, paired_bootstrap_delta
-from edgeprune.pipeline.repair import RepairInputs, is_repairable, modules_in_tensor_name, repair_int8
 from edgeprune.runtimes import open_session
 from tests.export.test_onnx2tf import CLASSES, HAVE_TF, TF_HINT, OutlierNet, outlier_case, request
 
@@ -168,9 +168,9 @@ def test_module_names_from_litert_tensor_names():
 
 def test_int16_rung_without_tf_uses_ai_edge_quantizer(failing, monkeypatch):
     """Without [tf] the 16-bit rung falls back to AI Edge Quantizer on the litert-torch float model."""
-    from edgeprune.pipeline import repair
+    from edgeprune.export.repair import rungs
 
-    monkeypatch.setattr(repair, "_installed", lambda module: module not in ("onnx2tf", "tensorflow"))
+    monkeypatch.setattr(rungs, "installed", lambda module: module not in ("onnx2tf", "tensorflow"))
     out, arts = failing
     attempts = repair_int8(inputs(out), arts["litert-torch"], evaluate, rungs=("int16-activations",))
     _check_attempts(attempts, out)

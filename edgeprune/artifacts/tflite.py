@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.export.tflite_metadata import read_tflite_metadata_bytes
+from edgeprune.artifacts.layout import declared_layout, image_layout
 from edgeprune.schemas import TensorInfo
 
 COMPUTE_OPS = frozenset(
@@ -61,18 +61,6 @@ def _names(cls: type) -> dict[int, str]:
     return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def guess_layout(shape: list[int]) -> str:
-    """NCHW / NHWC for a 4-D image tensor when the channel axis is unambiguous, else ""."""
-    if len(shape) != 4:
-        return ""
-    first, last = shape[1] in (1, 3, 4), shape[3] in (1, 3, 4)
-    if first and not last:
-        return "NCHW"
-    if last and not first:
-        return "NHWC"
-    return ""
-
-
 def _classify(act: set[str], direct_w: set[str], dequant_w: set[str]) -> str:
     if not act:
         return "none"
@@ -95,6 +83,10 @@ def _classify(act: set[str], direct_w: set[str], dequant_w: set[str]) -> str:
 def inspect_tflite_bytes(data: bytes) -> TfliteInfo:
     """Inspect a serialized .tflite model (see module docstring for the quantization classes)."""
     from ai_edge_litert import schema_py_generated as schema
+
+    # the metadata codec lives with the exporter that writes it; imported here, at call time, to keep the
+    # import graph free of a cycle (artifacts is below export)
+    from edgeprune.export.tflite_metadata import read_tflite_metadata_bytes
 
     model = schema.Model.GetRootAs(data, 0)
     ops, types = _names(schema.BuiltinOperator), _names(schema.TensorType)
@@ -140,7 +132,7 @@ def inspect_tflite_bytes(data: bytes) -> TfliteInfo:
 
     metadata_names = [(model.Metadata(i).Name() or b"").decode() for i in range(model.MetadataLength())]
     meta = read_tflite_metadata_bytes(data)
-    layout = str((meta or {}).get("export", {}).get("io_layout", ""))
+    layout = declared_layout(meta)
 
     def tensor_info(t: int, image: bool) -> TensorInfo:
         tensor = graph.Tensors(t)
@@ -151,7 +143,7 @@ def inspect_tflite_bytes(data: bytes) -> TfliteInfo:
         if q is not None and q.ScaleLength() == 1:
             scale = float(q.ScaleAsNumpy()[0])
             zero = int(q.ZeroPointAsNumpy()[0]) if q.ZeroPointLength() else 0
-        lay = (layout or guess_layout(shape)) if image and len(shape) == 4 else ""
+        lay = image_layout(shape, layout) if image else ""
         return TensorInfo(name=(tensor.Name() or b"").decode(), shape=shape, dtype=dtype(t), layout=lay,
                           quant_scale=scale, quant_zero_point=zero)  # fmt: skip
 

@@ -1,5 +1,7 @@
 """Read a .mlpackage back without macOS: spec I/O, MIL program, compression ops, weight storage, metadata.
 
+Also home of the quiet, TensorFlow-free coremltools import that the exporter and the runtime share.
+
 Everything here works on Linux: the package is opened with ``skip_model_load=True`` and its MIL program is
 rebuilt from the protobuf spec, so nothing needs the Core ML framework.
 """
@@ -12,7 +14,6 @@ import json
 import logging
 import math
 import sys
-import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -21,9 +22,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from edgeprune.artifacts.files import artifact_digest, artifact_size
+from edgeprune.artifacts.layout import declared_layout, image_layout
 from edgeprune.errors import MissingExtraError
-from edgeprune.export.base import _digest, _size
-from edgeprune.fsutil import write_bytes_atomic
 from edgeprune.schemas import TensorInfo
 
 METADATA_KEY = "edgeprune"
@@ -111,24 +112,6 @@ def spec_file(package: Path) -> Path:
     return Path(package) / "Data" / entry["path"]
 
 
-def stabilize_manifest(package: Path) -> None:
-    """Replace the random item ids in Manifest.json with ids derived from the item paths.
-
-    coremltools draws fresh UUIDs on every save, which is the only thing that made two exports of the same
-    model differ; with stable ids the package (and its sha256) is reproducible.
-    """
-    path = Path(package) / "Manifest.json"
-    manifest = json.loads(path.read_text())
-    entries = manifest["itemInfoEntries"]
-    ids = {
-        old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"edgeprune-mlpackage:{e['path']}"))
-        for old, e in entries.items()
-    }
-    manifest["itemInfoEntries"] = {ids[old]: e for old, e in entries.items()}
-    manifest["rootModelIdentifier"] = ids[manifest["rootModelIdentifier"]]
-    write_bytes_atomic(path, json.dumps(manifest, indent=4, sort_keys=True).encode())
-
-
 def load_spec(package: Path) -> Any:
     from coremltools.proto import Model_pb2
 
@@ -148,40 +131,6 @@ def load_program(package: Path) -> Any:
 
 
 # -- metadata ---------------------------------------------------------------------------------------------
-def embed_coreml_metadata(package: Path, metadata: dict[str, Any]) -> None:
-    """Write ``metadata`` into the spec: all of it as JSON under user_defined["edgeprune"], each top-level key
-    again on its own (strings as-is, the rest JSON) so Xcode shows it, plus description/author/version.
-    Embedding again replaces what an earlier call wrote and keeps the converter's own entries."""
-    spec = load_spec(package)
-    meta = spec.description.metadata
-    user = meta.userDefined
-    for key in json.loads(user.get(METADATA_KEY, "{}")):  # keys flattened by an earlier call
-        user.pop(str(key), None)
-    user[METADATA_KEY] = json.dumps(metadata, sort_keys=True)
-    for key, value in metadata.items():
-        if str(key) != METADATA_KEY:
-            user[str(key)] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    export = metadata.get("export", {})
-    labels = [str(v) for v in metadata.get("labels") or []]
-    classes = f" ({len(labels)} classes: {', '.join(labels)})" if labels else ""
-    producer = f"exported by edgeprune {export.get('edgeprune_version', '')}".rstrip()
-    meta.shortDescription = (
-        f"Image classifier{classes}; {export.get('precision', '')} Core ML program {producer}"
-    )
-    meta.author = str(metadata.get("author", "edgeprune"))
-    meta.versionString = str(metadata.get("version", export.get("edgeprune_version", "")))
-    pre = metadata.get("preprocessing") or {}
-    layout = export.get("io_layout", "NCHW")
-    if spec.description.input:
-        spec.description.input[0].shortDescription = (
-            f"normalised float image, {layout} (mean={pre.get('mean')}, std={pre.get('std')}; "
-            "full recipe in the 'preprocessing' metadata)"
-        )
-    if spec.description.output:
-        spec.description.output[0].shortDescription = "class logits (apply softmax for probabilities)"
-    write_bytes_atomic(spec_file(package), spec.SerializeToString())
-
-
 def read_coreml_metadata(package: Path) -> dict[str, Any] | None:
     raw = load_spec(package).description.metadata.userDefined.get(METADATA_KEY)
     return json.loads(raw) if raw else None
@@ -245,10 +194,8 @@ def quantization_of(weights: list[WeightInfo]) -> str:
     return "fp16" if any(w.storage == "fp16" for w in weights) else "none"
 
 
-def _tensor_infos(features: Any, layout: str) -> list[TensorInfo]:
+def _tensor_infos(features: Any, image: bool, layout: str = "") -> list[TensorInfo]:
     from coremltools.proto import FeatureTypes_pb2
-
-    from edgeprune.export.onnx_export import image_layout
 
     names = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType
     out = []
@@ -259,7 +206,7 @@ def _tensor_infos(features: Any, layout: str) -> list[TensorInfo]:
             names.Name(arr.dataType), names.Name(arr.dataType).lower()
         )
         out.append(
-            TensorInfo(name=f.name, shape=shape, dtype=dtype, layout=image_layout(shape, layout or None))
+            TensorInfo(name=f.name, shape=shape, dtype=dtype, layout=image_layout(shape, layout) if image else "")
         )
     return out
 
@@ -274,15 +221,14 @@ def inspect_mlpackage(package: Path) -> CoreMLInfo:
     total = sum(w.size for w in weights) or 1
     user = dict(spec.description.metadata.userDefined)
     metadata = json.loads(user[METADATA_KEY]) if METADATA_KEY in user else None
-    layout = str((metadata or {}).get("export", {}).get("io_layout", ""))
-    outputs = _tensor_infos(spec.description.output, "")
+    outputs = _tensor_infos(spec.description.output, False)
     return CoreMLInfo(
         spec_version=spec.specificationVersion,
         deployment_target=TARGETS.get(spec.specificationVersion, f"spec{spec.specificationVersion}"),
-        inputs=_tensor_infos(spec.description.input, layout), outputs=outputs,
+        inputs=_tensor_infos(spec.description.input, True, declared_layout(metadata)), outputs=outputs,
         op_histogram=dict(Counter(op.op_type for op in ops)),
         compression_ops={k: v for k, v in Counter(op.op_type for op in ops).items() if k in COMPRESSION_OPS},
         weights=weights, quantization=quantization_of(weights),
         compressed_fraction=sum(w.size for w in weights if w.compression) / total,
-        size_bytes=_size(package), sha256=_digest(package), metadata=metadata, user_defined=user,
+        size_bytes=artifact_size(package), sha256=artifact_digest(package), metadata=metadata, user_defined=user,
     )  # fmt: skip

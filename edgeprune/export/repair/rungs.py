@@ -1,0 +1,116 @@
+"""The four rungs of the int8 repair ladder, cheapest first.
+
+1. ``per-channel``        per-channel weights, if the failing file had per-tensor weights
+2. ``calibration``        a larger class-stratified calibration set (``calib_factor`` x, capped at the train split)
+3. ``int16-activations``  16-bit activations with int8 weights (onnx2tf when ``[tf]`` is installed, otherwise
+                          AI Edge Quantizer ``static_wi8_ai16`` on the litert-torch float model)
+4. ``float-layers``       keep the most sensitive layers in float (ranked by :func:`rank_layers`): the top op plus
+                          the ops that consume its output (onnx2tf: TFLite denylist; litert-torch: PT2E quantizer
+                          config ``None`` for their modules); then the top two.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.export.repair.base import Attempt, LadderRun, Rung, attempt, exporter_for, request, try_variant
+from edgeprune.export.repair.ranking import modules_in_tensor_name, rank_layers
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (TensorFlow takes seconds to load)."""
+    return importlib.util.find_spec(module) is not None
+
+
+class PerChannel(Rung):
+    step = "per-channel"
+
+    def attempts(self, run: LadderRun, number: int) -> Iterator[Attempt]:
+        cfg = run.config
+        if cfg.precision != "int8-per-tensor":
+            yield attempt(number, self.step, "skipped",
+                          f"weights are already per-channel ({cfg.backend} {cfg.precision})")  # fmt: skip
+            return
+        cfg.precision = "int8"
+        yield run.try_int8(number, self.step, "repair1_per_channel",
+                           "per-channel weight scales instead of one scale per tensor")  # fmt: skip
+
+
+class Calibration(Rung):
+    step = "calibration"
+
+    def attempts(self, run: LadderRun, number: int) -> Iterator[Attempt]:
+        from edgeprune.data import stratified_sample
+
+        cfg, inp = run.config, run.inputs
+        labels = np.asarray(inp.train_y)
+        size = min(inp.calib_factor * len(cfg.calib_ids), labels.size)
+        if size <= len(cfg.calib_ids):
+            yield attempt(number, self.step, "skipped",
+                          f"calibration already uses {len(cfg.calib_ids)} of {labels.size} train images")  # fmt: skip
+            return
+        cfg.calib_ids = [int(i) for i in stratified_sample(labels, size, inp.seed)]
+        yield run.try_int8(number, self.step, f"repair2_calib{size}",
+                           f"class-stratified calibration set of {size} train images")  # fmt: skip
+
+
+class Int16Activations(Rung):
+    step = "int16-activations"
+
+    def attempts(self, run: LadderRun, number: int) -> Iterator[Attempt]:
+        if installed("onnx2tf") and installed("tensorflow"):
+            backend, how = "onnx2tf", "onnx2tf 16-bit activations"
+        elif installed("ai_edge_quantizer"):
+            backend, how = "litert-torch", "AI Edge Quantizer static_wi8_ai16 on the litert-torch float model"
+        else:
+            yield attempt(number, self.step, "unavailable", "needs edgeprune[tf] (onnx2tf) or ai-edge-quantizer")
+            return
+        io = "float32" if backend == "onnx2tf" else "int16"
+        trial = replace(run.config, backend=backend, precision="int16x8", io_dtype=io)
+        yield try_variant(run, trial, f"{run.name}_repair3_int16x8", number, self.step,
+                          f"int16 activations, int8 weights ({how})")  # fmt: skip
+
+
+class FloatLayers(Rung):
+    step = "float-layers"
+
+    def attempts(self, run: LadderRun, number: int) -> Iterator[Attempt]:
+        import tempfile
+
+        import torch
+
+        cfg, inp = run.config, run.inputs
+        cfg.precision = "int8"
+        with tempfile.TemporaryDirectory() as tmp:
+            ref_cfg = replace(cfg, precision="fp32", io_dtype="float32", float_nodes=())
+            ref = exporter_for(ref_cfg).export(request(inp, ref_cfg, "float_reference", Path(tmp)))
+            samples = torch.as_tensor(inp.train_x)[cfg.calib_ids[: inp.rank_samples]].numpy()
+            ranking = rank_layers(Path(tmp) / ref.file, run.int8_file, samples)
+        if not ranking:
+            yield attempt(number, self.step, "unavailable", "could not pair the float and int8 compute ops")
+            return
+        run.ranking = ranking
+        for k in range(1, min(inp.max_float_groups, len(ranking)) + 1):
+            top = ranking[:k]
+            nodes = tuple(dict.fromkeys(n for r in top for n in r["keep_float"]))
+            trial = replace(cfg, float_nodes=nodes if cfg.backend == "onnx2tf" else ())
+            modules: tuple[str, ...] = ()
+            if cfg.backend != "onnx2tf":
+                modules = tuple(dict.fromkeys(m for n in nodes for m in modules_in_tensor_name(n, inp.model)))
+                if not modules:
+                    yield attempt(number, self.step, "unavailable", f"no torch module found for {nodes[0]}", cfg)
+                    return
+            why = ", ".join(f"{r['op']} #{r['index']} loses {r['drop_db']:.1f} dB" for r in top)
+            att = try_variant(run, trial, f"{run.name}_repair4_float{k}", number, self.step,
+                              f"keep in float: {why}", modules)  # fmt: skip
+            att["ranking"] = ranking[: max(5, k)]
+            yield att
+
+
+LADDER: tuple[Rung, ...] = (PerChannel(), Calibration(), Int16Activations(), FloatLayers())
+RUNGS = tuple(r.step for r in LADDER)
