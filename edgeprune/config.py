@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edgeprune.budget import Budget
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import Budget
 
 
 class _Section(BaseModel):

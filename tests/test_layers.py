@@ -18,7 +18,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "edgeprune"
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "fsutil", "registry", "optional", "versions"),
     ("schemas", "contract", "metrics", "gate", "profile"),
-    ("config", "data", "models", "train", "artifacts", "rundir"),
+    ("config", "budget", "data", "models", "train", "artifacts", "rundir"),
     ("prune", "export", "runtimes", "devices"),
     ("pipeline",),
     ("report", "package"),

@@ -86,7 +86,7 @@ def inspect_tflite_bytes(data: bytes) -> TfliteInfo:
 
     # the metadata codec lives with the exporter that writes it; imported here, at call time, to keep the
     # import graph free of a cycle (artifacts is below export)
-    from edgeprune.export.tflite_metadata import read_tflite_metadata_bytes
+    from edgeprune.artifacts.tflite_metadata import read_tflite_metadata_bytes
 
     model = schema.Model.GetRootAs(data, 0)
     ops, types = _names(schema.BuiltinOperator), _names(schema.TensorType)

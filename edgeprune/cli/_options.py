@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgeprune.prune.budget import Budget
+from edgeprune.budget import Budget
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="edgeprune.toml whose keys mirror these flags")]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="zoo name, path/to/file.py:factory, or torchvision:NAME")]

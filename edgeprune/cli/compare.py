@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from edgeprune.budget import Budget, budget_kind
 from edgeprune.cli._common import console, handle_errors, split_list
 from edgeprune.cli._options import (
     ConfigOpt,
@@ -25,7 +26,6 @@ from edgeprune.cli._options import (
 )
 from edgeprune.config import load_config
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import Budget, budget_kind
 
 
 @handle_errors

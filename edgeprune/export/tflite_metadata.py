@@ -14,19 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.artifacts.tflite_metadata import (  # the readers live below export and runtimes
+    METADATA_NAME,
+    tflite_schema,
+)
 
-METADATA_NAME = "edgeprune"
 OFFICIAL_METADATA_NAME = "TFLITE_METADATA"  # the entry the TFLite metadata tools read
 LABELS_FILE = "labels.txt"
 _FILE_IDENTIFIER = b"TFL3"
 _BUFFER_ALIGN = 16  # the TFLite schema asks for 16-byte aligned buffer data (force_align: 16)
-
-
-def _schema():
-    from ai_edge_litert import schema_py_generated
-
-    return schema_py_generated
 
 
 def _aligned_buffer_type(schema):
@@ -64,7 +60,7 @@ def embed_tflite_buffer(path: str | Path, name: str, payload: bytes) -> None:
     import flatbuffers
     from ai_edge_litert.tools import flatbuffer_utils
 
-    schema = _schema()
+    schema = tflite_schema()
     path = Path(path)
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(path.read_bytes()))
     aligned = _aligned_buffer_type(schema)
@@ -78,34 +74,6 @@ def embed_tflite_buffer(path: str | Path, name: str, payload: bytes) -> None:
     builder = flatbuffers.Builder(max(1024, path.stat().st_size + len(payload) + 4096))
     builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
     path.write_bytes(bytes(builder.Output()))
-
-
-def read_tflite_metadata_bytes(data: bytes, name: str = METADATA_NAME) -> dict[str, Any] | None:
-    """The JSON metadata stored under ``name`` in a serialized model, or None if there is none."""
-    schema = _schema()
-    model = schema.Model.GetRootAs(data, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if (entry.Name() or b"").decode() != name:
-            continue
-        buf = model.Buffers(entry.Buffer())
-        if buf.Size():  # data stored after the flatbuffer (large-model layout)
-            raw = bytes(data[buf.Offset() : buf.Offset() + buf.Size()])
-        else:
-            raw = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EdgepruneError(
-                f"the '{name}' metadata in this .tflite is not valid JSON",
-                "re-export the model with edgeprune",
-            ) from exc
-    return None
-
-
-def read_tflite_metadata(path: str | Path) -> dict[str, Any] | None:
-    """The edgeprune metadata dict embedded in a .tflite file, or None if the file has none."""
-    return read_tflite_metadata_bytes(Path(path).read_bytes())
 
 
 def add_official_metadata(path: str | Path, contract: Any, manifest: Any, artifact_name: str) -> None:

@@ -114,11 +114,8 @@ def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifes
                    contract: PreprocessContract) -> tuple[BundleArtifact, bool]:
     """Copy one artifact into the bundle (metadata embedded if missing); describe it from the copy."""
     from edgeprune.artifacts.tflite import inspect_tflite
-    from edgeprune.export.tflite_metadata import (
-        add_official_metadata,
-        embed_tflite_metadata,
-        read_tflite_metadata,
-    )
+    from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
+    from edgeprune.export.tflite_metadata import add_official_metadata, embed_tflite_metadata
 
     rec = chosen.record
     src = run_dir / rec["file"]

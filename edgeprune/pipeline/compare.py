@@ -19,12 +19,12 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgeprune.budget import Budget, count
 from edgeprune.config import BuildConfig, parse_options
 from edgeprune.fsutil import read_json, write_json_atomic
 from edgeprune.pipeline.checkpoints import load_checkpoint, save_checkpoint
 from edgeprune.pipeline.context import BuildContext
 from edgeprune.pipeline.recovery import recover, train_settings
-from edgeprune.prune.budget import Budget, count
 from edgeprune.train import predict_logits, train_model
 
 COMPARE_JSON = "compare.json"

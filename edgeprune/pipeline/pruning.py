@@ -8,9 +8,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from edgeprune.budget import Budget, count
 from edgeprune.pipeline.context import BuildContext
 from edgeprune.pipeline.recovery import train_settings
-from edgeprune.prune.budget import Budget, count
 from edgeprune.prune.criteria import create_criterion
 from edgeprune.prune.engine import prune_gradually, prune_model
 from edgeprune.prune.plan import PruningPlan

@@ -153,8 +153,8 @@ class ExportStage(Stage):
         return out
 
     def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+        from edgeprune.budget import count
         from edgeprune.export import ExportRequest, get_exporter
-        from edgeprune.prune.budget import count
 
         cfg, data = ctx.cfg, ctx.data
         records, outputs = [], []

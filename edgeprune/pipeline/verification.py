@@ -17,7 +17,7 @@ from edgeprune.train import predict_logits
 
 def repair_inputs(ctx: BuildContext, artifact: dict[str, Any]) -> RepairInputs:
     """What the repair ladder needs for one artifact of this run (its float model, train split, metadata)."""
-    from edgeprune.export.tflite_metadata import read_tflite_metadata
+    from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
 
     model, _ = load_checkpoint(ctx.path(artifact["checkpoint"]), ctx.fresh_model(), ctx.example_input)
     path = ctx.path(artifact["file"])

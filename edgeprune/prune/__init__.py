@@ -1,8 +1,8 @@
 """Structured pruning over torch-pruning's dependency graph: criteria, budgets, plans.
 
-Layers, bottom up: budget, graph, pai, activation_stats -> plan, cost, sparsity, width_solver -> types ->
+Layers, bottom up (the budget rule itself is edgeprune/budget.py): graph, pai, activation_stats -> plan, cost, sparsity, width_solver -> types ->
 fit (group set-up, fit to budget) -> criterion (Scorer, Procedure) -> engine -> criteria (the registry).
-Names are loaded on first use, so ``edgeprune.prune.budget`` can be imported without torch.
+Names are loaded on first use, so ``edgeprune.prune`` can be imported without torch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Budget": "edgeprune.prune.budget",
+    "Budget": "edgeprune.budget",
     "PruneContext": "edgeprune.prune.types",
     "PruneResult": "edgeprune.prune.types",
     "PruneSettings": "edgeprune.prune.types",

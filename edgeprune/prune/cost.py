@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from edgeprune.prune.budget import count
+from edgeprune.budget import count
 from edgeprune.prune.graph import ChannelGroup
 
 

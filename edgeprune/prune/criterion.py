@@ -21,8 +21,8 @@ import torch.nn as nn
 import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from edgeprune.budget import Budget
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import Budget
 from edgeprune.prune.fit import Fit
 from edgeprune.prune.graph import ChannelGroup
 from edgeprune.prune.types import PruneContext, PruneResult, PruneSettings

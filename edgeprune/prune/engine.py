@@ -18,8 +18,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from edgeprune.budget import Budget, count
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import Budget, count
 from edgeprune.prune.cost import CostModel
 from edgeprune.prune.criterion import Criterion, Procedure, Scorer
 from edgeprune.prune.fit import fit_to_budget, setup_groups

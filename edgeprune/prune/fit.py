@@ -17,8 +17,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from edgeprune.budget import Budget, count
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import Budget, count
 from edgeprune.prune.graph import ChannelGroup, build_graph, protected_modules, prunable_groups
 from edgeprune.prune.plan import PlanEntry, PruningPlan, apply_plan
 from edgeprune.prune.types import PruneResult, PruneSettings

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from edgeprune.budget import Budget
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import Budget
 from edgeprune.prune.plan import PruningPlan
 
 __all__ = ["PruneContext", "PruneResult", "PruneSettings"]

@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from edgeprune.artifacts.tflite import inspect_tflite
+from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
 from edgeprune.data import stratified_sample
 from edgeprune.errors import EdgepruneError, MissingExtraError
 from edgeprune.export import EXPORTERS, ExportFailedError, ExportRequest, export_targets, get_exporter
-from edgeprune.export.tflite_metadata import read_tflite_metadata
 from edgeprune.export.tflite_onnx2tf import SAMPLE_FILE, Onnx2tfExporter, _run_worker, _write_sample_file
 from edgeprune.runtimes import open_session
 from tests.export._stripes import stripes

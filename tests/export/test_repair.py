@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from edgeprune.artifacts.tflite import inspect_tflite
+from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import get_exporter
 from edgeprune.export.repair import RepairInputs, is_repairable, modules_in_tensor_name, repair_int8
-from edgeprune.export.tflite_metadata import read_tflite_metadata
 from edgeprune.gate import evaluate_gate
 from edgeprune.metrics import classification_metrics, paired_bootstrap_delta
 from edgeprune.runtimes import open_session

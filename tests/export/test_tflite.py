@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from edgeprune.artifacts.tflite import inspect_tflite
+from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
 from edgeprune.errors import EdgepruneError, MissingExtraError
 from edgeprune.export import EXPORTERS, ExportFailedError, ExportRequest, get_exporter
 from edgeprune.export.tflite_litert import LiteRTTorchExporter
-from edgeprune.export.tflite_metadata import embed_tflite_metadata, read_tflite_metadata
+from edgeprune.export.tflite_metadata import embed_tflite_metadata
 from edgeprune.fsutil import sha256_file
 from edgeprune.runtimes import dequantize, open_session, quantize
 from edgeprune.schemas import TensorInfo

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
 from edgeprune.config import BuildConfig
 from edgeprune.contract import PreprocessContract
-from edgeprune.export.tflite_metadata import read_tflite_metadata
 from edgeprune.fsutil import read_json, sha256_file
 from edgeprune.package import BundleResult, verify_bundle
 from edgeprune.pipeline.context import prepare_data

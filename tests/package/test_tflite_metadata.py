@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
 from edgeprune.contract import PreprocessContract
-from edgeprune.export.tflite_metadata import read_tflite_metadata
 from edgeprune.package import BundleResult
 from edgeprune.package import golden as g
 

@@ -138,7 +138,7 @@ def test_bad_requests_are_one_line_errors(built_run: Path, tmp_path: Path) -> No
 def test_metadata_is_embedded_when_the_artifact_has_none(built_run: Path, tmp_path: Path) -> None:
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from edgeprune.export.tflite_metadata import read_tflite_metadata
+    from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
 
     run = tmp_path / "run"
     shutil.copytree(built_run, run, ignore=shutil.ignore_patterns("bundles"))

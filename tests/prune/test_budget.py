@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
+from edgeprune.budget import Budget, budget_kind
 from edgeprune.cli._options import overrides
 from edgeprune.config import load_config
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import Budget, budget_kind
 
 
 def test_from_options_picks_the_one_budget_asked_for() -> None:
@@ -47,6 +47,6 @@ def test_config_and_flags_follow_the_same_rule() -> None:
 
 
 def test_the_budget_module_imports_without_torch() -> None:
-    code = "import sys, edgeprune.prune.budget, edgeprune.prune; print('torch' in sys.modules)"
+    code = "import sys, edgeprune.budget, edgeprune.prune; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

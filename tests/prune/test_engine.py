@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn as nn
 
+from edgeprune.budget import count
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import MODELS, create_model
 from edgeprune.prune import Budget, PruneContext, apply_plan, prune_model
-from edgeprune.prune.budget import count
 from edgeprune.prune.criteria import create_criterion
 from edgeprune.prune.graph import build_graph, protected_modules, prunable_groups, round_keep
 from edgeprune.prune.types import PruneSettings

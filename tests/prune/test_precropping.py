@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn as nn
 
+from edgeprune.budget import count
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import create_model
 from edgeprune.prune import Budget, PruneContext, prune_model
-from edgeprune.prune.budget import count
 from edgeprune.prune.criteria import CRITERIA, create_criterion
 from edgeprune.prune.criteria.precropping import LABEL
 from edgeprune.prune.graph import build_graph, channel_floor, protected_modules, prunable_groups

@@ -1,25 +1,11 @@
-"""Registry of pruning criteria, scorers and procedures alike (``edgeprune.prune.criterion``).
+"""Pruning criteria, scorers and procedures alike (``edgeprune.prune.criterion``).
 
-Adding one: a file here that registers its class, plus its import line below.
+Adding one: a file here that registers its class in ``registry.CRITERIA``, plus its import line below.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from edgeprune.prune.criterion import Criterion
-from edgeprune.registry import Registry
-
-CRITERIA: Registry[type[Criterion]] = Registry("criterion")
-
-
-def create_criterion(name: str, **options: Any) -> Criterion:
-    """Instantiate a registered criterion with validated options."""
-    return CRITERIA.get(name)(**options)
-
-
-# Explicit import list: each module registers itself.
-from edgeprune.prune.criteria import (  # noqa: E402,F401
+from edgeprune.prune.criteria import (  # noqa: F401  (explicit import list: each module registers itself)
     beta_rank,
     bn_scale,
     fpgm,
@@ -31,3 +17,6 @@ from edgeprune.prune.criteria import (  # noqa: E402,F401
     random_,
     taylor,
 )
+from edgeprune.prune.criteria.registry import CRITERIA, create_criterion
+
+__all__ = ["CRITERIA", "create_criterion"]

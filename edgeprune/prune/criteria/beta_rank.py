@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgeprune.prune.activation_stats import ConvStats, collect_conv_stats
 from edgeprune.prune.channels import item_kind
-from edgeprune.prune.criteria import CRITERIA
+from edgeprune.prune.criteria.registry import CRITERIA
 from edgeprune.prune.criterion import Scorer, scatter_to_root
 from edgeprune.prune.graph import ChannelGroup
 from edgeprune.prune.types import PruneContext

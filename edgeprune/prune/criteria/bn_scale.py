@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from edgeprune.prune.criteria import CRITERIA
+from edgeprune.prune.criteria.registry import CRITERIA
 from edgeprune.prune.criterion import Scorer
 from edgeprune.prune.graph import ChannelGroup
 from edgeprune.prune.types import PruneContext

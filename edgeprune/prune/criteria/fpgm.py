@@ -14,7 +14,7 @@ import torch
 import torch_pruning as tp
 
 from edgeprune.prune.channels import channel_rows
-from edgeprune.prune.criteria import CRITERIA
+from edgeprune.prune.criteria.registry import CRITERIA
 from edgeprune.prune.criterion import Scorer, scatter_to_root
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 import torch_pruning as tp
 
-from edgeprune.prune.criteria import CRITERIA
+from edgeprune.prune.criteria.registry import CRITERIA
 from edgeprune.prune.criterion import Scorer
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgeprune.prune.criteria import CRITERIA
 from edgeprune.prune.criteria.l1 import L1Criterion
+from edgeprune.prune.criteria.registry import CRITERIA
 
 
 @CRITERIA.register("l2")

@@ -31,9 +31,9 @@ import torch.nn as nn
 import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgeprune.budget import Budget, count
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.budget import Budget, count
-from edgeprune.prune.criteria import CRITERIA, create_criterion
+from edgeprune.prune.criteria.registry import CRITERIA, create_criterion
 from edgeprune.prune.criterion import Procedure, Scorer, scatter_to_root
 from edgeprune.prune.engine import prune_model
 from edgeprune.prune.fit import Fit, evaluate_plan, setup_groups

@@ -23,9 +23,9 @@ import torch.nn as nn
 import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeprune.prune.budget import Budget, count
+from edgeprune.budget import Budget, count
 from edgeprune.prune.cost import CostModel
-from edgeprune.prune.criteria import CRITERIA
+from edgeprune.prune.criteria.registry import CRITERIA
 from edgeprune.prune.criterion import Procedure
 from edgeprune.prune.fit import fit_to_budget, setup_groups
 from edgeprune.prune.graph import ChannelGroup

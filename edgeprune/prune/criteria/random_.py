@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict
 
-from edgeprune.prune.criteria import CRITERIA
+from edgeprune.prune.criteria.registry import CRITERIA
 from edgeprune.prune.criterion import Scorer
 from edgeprune.prune.graph import ChannelGroup
 from edgeprune.prune.types import PruneContext

@@ -17,7 +17,7 @@ import torch_pruning as tp
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeprune.prune.channels import channel_rows
-from edgeprune.prune.criteria import CRITERIA
+from edgeprune.prune.criteria.registry import CRITERIA
 from edgeprune.prune.criterion import Scorer, scatter_to_root
 from edgeprune.prune.graph import ChannelGroup
 from edgeprune.prune.types import PruneContext
