@@ -8,10 +8,11 @@ from typing import Any
 from edgeprune.fsutil import write_json_atomic
 from edgeprune.report.schema import SCHEMA_VERSION, validate_report
 from edgeprune.rundir.manifest import Manifest
+from edgeprune.rundir.outcomes import FinetuneOutcome, TrainOutcome
 from edgeprune.rundir.paths import REPORT_JSON
 
 
-def _metrics(outcome: Any) -> dict[str, Any] | None:
+def _metrics(outcome: TrainOutcome | FinetuneOutcome | None) -> dict[str, Any] | None:
     test = outcome.test if outcome is not None else None
     return test.summary() if test is not None else None
 
