@@ -251,7 +251,7 @@ def _efficiency(ctx: BuildContext, measurements: list[dict[str, Any]]) -> list[d
     pairs = [(n, n.replace("dense_", "pruned_", 1)) for n in arts
              if n.startswith("dense_") and n.replace("dense_", "pruned_", 1) in arts]
     results = check_pruning_efficiency([Measurement.model_validate(m) for m in measurements],
-                                       {n: a.macs for n, a in arts.items()}, pairs)
+                                       {n: a.macs or 0 for n, a in arts.items()}, pairs)
     for r in results:
         if r.flagged:
             ctx.console.print(f"  [yellow]{r.message}[/yellow]")

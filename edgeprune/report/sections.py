@@ -60,8 +60,8 @@ def confusion(run: RunView, sid: str) -> str:
         return not_run(sid, title, _missing(run, "verify"))
     variants = {r["name"]: r.get("variant") for r in run.rows}
     chosen = [n for n in verified if variants.get(n) == "pruned"] or list(verified)
-    panels = [("dense float (PyTorch)", ref.confusion)]
-    panels += [(n, verified[n].metrics.confusion) for n in chosen if verified[n].metrics]
+    labelled = [("dense float (PyTorch)", ref), *((n, verified[n].metrics) for n in chosen)]
+    panels = [(label, m.confusion) for label, m in labelled if m is not None and m.confusion is not None]
     legend = ", ".join(f"{i} = {esc(c)}" for i, c in enumerate(run.class_names))
     images = "".join(img(plots.confusion_matrix(title, cm), f"confusion matrix: {title}") for title, cm in panels)
     return section(sid, title, f"<p>Rows: true class, columns: predicted; colour: share of the row. {legend}.</p>"

@@ -9,13 +9,31 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_serializer, model_validator
 
 
 class Outcome(BaseModel):
-    """Base of every stage result and of its parts."""
+    """Base of every stage result and of its parts. Written back in the key order it was given (fields set
+    later come last), so the manifest and report.json read as they always did."""
 
     model_config = ConfigDict(extra="allow")
+    _order: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_order(cls, data: Any, handler: Any) -> Any:
+        model = handler(data)
+        if isinstance(data, dict) and isinstance(model, Outcome):
+            model._order = list(data)
+        return model
+
+    @model_serializer(mode="wrap")
+    def _in_given_order(self, handler: Any) -> Any:
+        out = handler(self)
+        if not isinstance(out, dict):
+            return out
+        first = {k: out[k] for k in self._order if k in out}
+        return {**first, **{k: v for k, v in out.items() if k not in first}}
 
     def summary(self) -> dict[str, Any]:
         """The plain dict stored in the manifest: exactly the keys that were set."""
@@ -30,7 +48,7 @@ class ModelMetrics(Outcome):
     balanced_accuracy: float | None = None
     macro_f1: float | None = None
     per_class_sensitivity: list[float] | None = None
-    confusion: list[list[int]] | None = Field(None, description="rows = true class, columns = predicted")
+    confusion: list[list[int]] | None = Field(default=None, description="rows = true class, columns = predicted")
 
 
 class Agreement(Outcome):
@@ -55,7 +73,7 @@ class GateResult(Outcome):
 
 
 class TrainOutcome(Outcome):
-    trained: bool | None = Field(None, description="False: the dense model was loaded from weights")
+    trained: bool | None = Field(default=None, description="False: the dense model was loaded from weights")
     test: ModelMetrics | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -115,7 +133,7 @@ class VerifiedArtifact(Outcome):
 
     metrics: ModelMetrics | None = None
     vs_torch: Agreement | None = None
-    vs_dense_float: dict[str, Any] | None = Field(None, description="paired bootstrap vs the dense float model")
+    vs_dense_float: dict[str, Any] | None = Field(default=None, description="paired bootstrap vs the dense float model")
     verification_kind: str | None = None
     gate: GateResult | None = None
     notes: list[str] = Field(default_factory=list)

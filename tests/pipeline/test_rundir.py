@@ -30,7 +30,7 @@ def test_every_stage_summary_survives_the_typed_outcome_unchanged(tiny_run_dir: 
     for record in manifest.stages:
         assert record.finished_ok
         outcome = outcomes.record(record.name, record.summary)
-        assert json.loads(json.dumps(outcome.summary())) == json.loads(json.dumps(record.summary)), record.name
+        assert json.dumps(outcome.summary()) == json.dumps(record.summary), record.name  # same keys, same order
     assert outcomes.train and outcomes.train.trained is True and outcomes.train.test
     assert outcomes.prune and 0.0 < (outcomes.prune.achieved_reduction or 0.0) < 1.0
     names = [a.name for a in outcomes.exported]
