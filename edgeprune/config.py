@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -100,6 +101,14 @@ class ProfileConfig(_Section):
     threads: list[int] | None = Field(None, description="default: 1 and all cores")
     warmup: int = 10
     runs: int = 50
+
+    def thread_counts(self) -> list[int]:
+        return self.threads or default_threads()
+
+
+def default_threads() -> list[int]:
+    """Thread counts profiled when none are given: 1 and all cores."""
+    return sorted({1, os.cpu_count() or 1})
 
 
 class BuildConfig(_Section):

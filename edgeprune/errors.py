@@ -24,7 +24,3 @@ class MissingExtraError(EdgepruneError):
         super().__init__(f"the optional dependency '{module}' is not installed",
                          f"install edgeprune[{extra}] with: {how}")
         self.extra = extra
-
-
-class GateFailedError(EdgepruneError):
-    """At least one artifact failed the accuracy gate."""

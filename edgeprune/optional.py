@@ -14,12 +14,3 @@ def require(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - exercised via tests with a fake module name
         raise MissingExtraError(module, extra) from exc
-
-
-def available(module: str) -> bool:
-    """True when ``module`` can be imported."""
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True

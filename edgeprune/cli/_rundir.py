@@ -6,14 +6,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeprune.config import BuildConfig, apply_overrides, validate_config
-from edgeprune.pipeline.manifest import load_manifest
+from edgeprune.config import BuildConfig
+from edgeprune.rundir.config import config_from_manifest
+from edgeprune.rundir.manifest import load_manifest
 
 
 def config_of(run_dir: Path, changes: dict[str, Any]) -> BuildConfig:
     """The run's resolved config with ``changes`` (dotted keys) applied."""
-    data = load_manifest(run_dir).config
-    return validate_config(apply_overrides(data, changes), f"settings for {run_dir}")
+    return config_from_manifest(load_manifest(run_dir), changes, f"settings for {run_dir}")
 
 
 def rerun(run_dir: Path, changes: dict[str, Any], first: str, last: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,17 +21,17 @@ def profile(
     runs: Annotated[int, typer.Option("--runs", help="timed runs")] = 50,
 ) -> None:
     """Profile a model file (or every artifact of a run directory) and print a table."""
+    from edgeprune.config import default_threads
     from edgeprune.pipeline.standalone import profile_file
 
     devices = split_list(device) or ["host"]
-    thread_list = [int(t) for t in split_list(threads) or []] or sorted({1, os.cpu_count() or 1})
+    thread_list = [int(t) for t in split_list(threads) or []] or default_threads()
     if path.is_dir():
         outcome = rerun(path, {"profile.devices": devices, "profile.threads": thread_list, "profile.warmup": warmup,
                                "profile.runs": runs}, "profile", "profile")
         from edgeprune.schemas import Measurement
 
-        measurements = [Measurement.model_validate(m) for m in
-                        next(s.summary for s in outcome.manifest.stages if s.name == "profile")["measurements"]]
+        measurements = [Measurement.model_validate(m) for m in outcome.outcomes.measurements]
     else:
         measurements = profile_file(path, devices, thread_list, warmup, runs)
     table = Table(title="edgeprune profile")

@@ -49,8 +49,8 @@ def prune(
         finetune_epochs=finetune_epochs, distill=distill, seed=seed, name=name))
     run_dir = resolve_run_dir(cfg, out)
     outcome = run_build(cfg, run_dir, to_stage="finetune", console=console, command=["edgeprune", *sys.argv[1:]])
-    prune_summary = next(s.summary for s in outcome.manifest.stages if s.name == "prune")
-    test = next(s.summary for s in outcome.manifest.stages if s.name == "finetune")["test"]
-    console.print(f"pruned: {prune_summary['achieved_reduction']:.1%} {prune_summary['budget']['kind']} reduction, "
-                  f"test balanced accuracy {test['balanced_accuracy']:.3f}")
+    pruned, finetuned = outcome.outcomes.prune, outcome.outcomes.finetune
+    assert pruned is not None and finetuned is not None and finetuned.test is not None
+    console.print(f"pruned: {pruned.achieved_reduction:.1%} {pruned.budget['kind']} reduction, "
+                  f"test balanced accuracy {finetuned.test.balanced_accuracy:.3f}")
     console.print(f"Next: edgeprune export {run_dir} --target tflite")

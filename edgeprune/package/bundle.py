@@ -24,8 +24,10 @@ from edgeprune.contract import PreprocessContract
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import atomic_path, sha256_file
 from edgeprune.package import golden as g
-from edgeprune.pipeline.manifest import MANIFEST, Manifest, load_manifest
 from edgeprune.registry import Registry
+from edgeprune.rundir.manifest import Manifest, load_manifest
+from edgeprune.rundir.outcomes import ExportedArtifact, VerifiedArtifact
+from edgeprune.rundir.paths import MANIFEST
 from edgeprune.schemas import BundleArtifact, BundleFile, BundleModelJson, GoldenSample
 
 APPS: Registry[str] = Registry("app")
@@ -51,34 +53,25 @@ class BundleResult:
 
 @dataclass
 class _Chosen:
-    record: dict[str, Any]  # export ArtifactRecord dict (+ variant, checkpoint, macs, params)
-    verify: dict[str, Any]  # the verify stage's entry for it ({} if it was never verified)
-    gate: str  # passed | rejected | not-run
+    record: ExportedArtifact
+    verify: VerifiedArtifact  # the verify stage's entry for it (empty if it was never verified)
+
+    @property
+    def gate(self) -> str:  # passed | rejected | not-run
+        return self.verify.gate_status
 
 
-def gate_status(verify_entry: dict[str, Any]) -> str:
-    gate = verify_entry.get("gate")
-    if not gate or gate.get("reasons") == ["gate disabled"]:
-        return "not-run"
-    return "passed" if gate.get("passed") else "rejected"
-
-
-def _summary(manifest: Manifest, stage: str) -> dict[str, Any] | None:
-    rec = manifest.stage(stage)
-    return rec.summary if rec is not None and rec.status in ("done", "skipped") else None
-
-
-def _is_default(rec: dict[str, Any]) -> bool:
-    return (rec.get("variant", "pruned") == "pruned" and rec["format"] == "tflite"
-            and (rec.get("quantization") == "full-int8" or rec["precision"] == "fp32"))
+def _is_default(rec: ExportedArtifact) -> bool:
+    return ((rec.variant or "pruned") == "pruned" and rec.format == "tflite"
+            and (rec.quantization == "full-int8" or rec.precision == "fp32"))
 
 
 def _choose(manifest: Manifest, run_dir: Path, names: list[str], force: bool) -> list[_Chosen]:
-    exported = _summary(manifest, "export")
-    if not exported or not exported.get("artifacts"):
+    outcomes = manifest.outcomes()
+    if not outcomes.exported:
         raise EdgepruneError(f"{run_dir} has no exported artifacts", f"run 'edgeprune build' on {run_dir} first")
-    verified = (_summary(manifest, "verify") or {}).get("artifacts", {})
-    records = {r["name"]: r for r in exported["artifacts"] if r["format"] == "tflite"}
+    verified = outcomes.verified
+    records = {r.name: r for r in outcomes.exported if r.format == "tflite"}
     if names:
         picked = []
         for name in names:
@@ -91,18 +84,19 @@ def _choose(manifest: Manifest, run_dir: Path, names: list[str], force: bool) ->
             picked.append(records[key])
     else:
         picked = sorted((r for r in records.values() if _is_default(r)),
-                        key=lambda r: (r.get("quantization") != "full-int8", r["name"]))
+                        key=lambda r: (r.quantization != "full-int8", r.name))
         if not picked:
             raise EdgepruneError(f"run {run_dir.name} has no pruned full-int8 or fp32 .tflite artifact",
                                  f"choose one with --artifact NAME (available: {', '.join(sorted(records))})")
-    chosen = [_Chosen(r, verified.get(r["name"], {}), gate_status(verified.get(r["name"], {}))) for r in picked]
+    chosen = [_Chosen(r, verified.get(r.name) or VerifiedArtifact()) for r in picked]
     blocked = [c for c in chosen if c.gate != "passed"]
     if blocked and not force:
         if not names and len(blocked) < len(chosen):
             return [c for c in chosen if c.gate == "passed"]  # default set: keep only what passed
-        why = "; ".join(f"{c.record['name']}: " + ("; ".join(c.verify["gate"].get("reasons", [])) or c.gate)
-                        if c.gate == "rejected" else f"{c.record['name']}: gate not run" for c in blocked)
-        passed = sorted(n for n, r in records.items() if r not in picked and gate_status(verified.get(n, {})) == "passed")
+        why = "; ".join(f"{c.record.name}: " + ("; ".join(c.verify.gate.reasons if c.verify.gate else []) or c.gate)
+                        if c.gate == "rejected" else f"{c.record.name}: gate not run" for c in blocked)
+        passed = sorted(n for n, r in records.items()
+                        if r not in picked and n in verified and verified[n].gate_status == "passed")
         alt = f"package one that passed (--artifact {' / '.join(passed)}), " if passed else ""
         raise EdgepruneError(f"refusing to package artifacts the accuracy gate did not pass ({why})",
                              f"{alt}improve the model and re-run 'edgeprune build', or pass --force to package them "
@@ -118,59 +112,54 @@ def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifes
     from edgeprune.export.tflite_metadata import add_official_metadata, embed_tflite_metadata
 
     rec = chosen.record
-    src = run_dir / rec["file"]
+    src = run_dir / rec.file
     if not src.is_file():
         raise EdgepruneError(f"{src} is missing", f"re-run 'edgeprune build' on {run_dir}")
-    if sha256_file(src) != rec["sha256"]:
+    if sha256_file(src) != rec.sha256:
         raise EdgepruneError(f"{src} changed after it was exported and verified (sha256 differs from the manifest)",
                              f"re-run 'edgeprune build' on {run_dir} to export and verify it again")
-    dest = root / f"{rec['name']}.tflite"
+    dest = root / f"{rec.name}.tflite"
     shutil.copyfile(src, dest)
     embedded = True  # the official TFLite Metadata is always added to the bundle's copy
     if read_tflite_metadata(dest) is None:
         embed_tflite_metadata(dest, {
             "preprocessing": contract.model_dump(mode="json"), "labels": contract.class_names,
             "run": manifest.run_id, "producer": "edgeprune",
-            "export": {"format": "tflite", "precision": rec["precision"], "io_layout": rec.get("io_layout", ""),
-                       "name": rec["name"], "edgeprune_version": __version__},
+            "export": {"format": "tflite", "precision": rec.precision, "io_layout": rec.io_layout or "",
+                       "name": rec.name, "edgeprune_version": __version__},
         })
     add_official_metadata(dest, contract, manifest, rec["name"])
     info = inspect_tflite(dest)
     artifact = BundleArtifact(
-        file=dest.name, format="tflite", precision=rec["precision"], quantization=info.quantization,
+        file=dest.name, format="tflite", precision=rec.precision, quantization=info.quantization,
         sha256=sha256_file(dest), size_bytes=dest.stat().st_size, inputs=info.inputs, outputs=info.outputs,
         gate=chosen.gate,
     )
     return artifact, embedded
 
 
-def primary_index(artifacts: list[BundleArtifact]) -> int:
-    """The artifact the app runs (and self-tests): the first the gate did not reject, else the first."""
-    return next((i for i, a in enumerate(artifacts) if a.gate != "rejected"), 0)
-
-
 def _metrics_entry(chosen: _Chosen, class_names: list[str], manifest: Manifest) -> dict[str, Any]:
     rec, v = chosen.record, chosen.verify
-    m = v.get("metrics", {})
+    m = v.metrics.summary() if v.metrics else {}
     per_class = {}
     for i, name in enumerate(class_names):
         per_class[name] = {key: (m[src][i] if i < len(m.get(src) or []) else None) for key, src in (
             ("sensitivity", "per_class_sensitivity"), ("specificity", "per_class_specificity"),
             ("precision", "per_class_precision"), ("auroc", "auroc_ovr"), ("support", "support"))}
     return {
-        "artifact": rec["name"], "variant": rec.get("variant"), "precision": rec["precision"],
-        "macs": rec.get("macs"), "params": rec.get("params"),
+        "artifact": rec.name, "variant": rec.variant, "precision": rec.precision,
+        "macs": rec.macs, "params": rec.params,
         "test_set": {"dataset": manifest.data.get("name"), "n": m.get("n"),
                      "source_sha256": manifest.data.get("source_sha256")},
         "test": {k: m.get(k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "macro_auroc")},
         "per_class": per_class, "confusion": m.get("confusion"),
-        "vs_torch": v.get("vs_torch", {}), "vs_dense_float": v.get("vs_dense_float", {}),
-        "gate": {"status": chosen.gate, **v.get("gate", {})},
+        "vs_torch": v.vs_torch.summary() if v.vs_torch else {}, "vs_dense_float": v.vs_dense_float or {},
+        "gate": {"status": chosen.gate, **(v.gate.summary() if v.gate else {})},
     }
 
 
-def default_version(artifacts: list[dict[str, Any]]) -> str:
-    digest = hashlib.sha256("".join(a["sha256"] for a in artifacts).encode()).hexdigest()[:8]
+def default_version(artifacts: list[ExportedArtifact]) -> str:
+    digest = hashlib.sha256("".join(a.sha256 for a in artifacts).encode()).hexdigest()[:8]
     return f"{datetime.now(UTC):%Y.%m.%d}-{digest}"
 
 
@@ -274,7 +263,7 @@ def _write_bundle(root: Path, run_dir: Path, manifest: Manifest, contract: Prepr
     class_names = list(contract.class_names)
     copied = [_copy_artifact(run_dir, c, root, manifest, contract) for c in chosen]
     arts = [a for a, _ in copied]
-    primary = arts[primary_index(arts)]
+    primary = arts[g.primary_index(arts)]
     layout = g.input_layout(primary.inputs[0], contract)
     other = [a.file for a in arts if g.input_layout(a.inputs[0], contract) != layout]
     if other:
@@ -297,7 +286,7 @@ def _write_bundle(root: Path, run_dir: Path, manifest: Manifest, contract: Prepr
     for c, (art, embedded) in zip(chosen, copied, strict=True):
         logits, observed = g.litert_logits(root / art.file, x)
         if embedded:  # embedding metadata must not change what the model computes
-            original, _ = g.litert_logits(run_dir / c.record["file"], x)
+            original, _ = g.litert_logits(run_dir / c.record.file, x)
             if not np.array_equal(original, logits):
                 raise EdgepruneError(f"embedding metadata changed the outputs of {art.file}",
                                      "report this as an edgeprune bug")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edgeprune.contract import PreprocessContract
 from edgeprune.errors import EdgepruneError
-from edgeprune.schemas import GoldenSample, TensorInfo
+from edgeprune.rundir.config import config_from_manifest
+from edgeprune.rundir.manifest import Manifest
+from edgeprune.schemas import BundleArtifact, GoldenSample, TensorInfo
 
 FLOAT_ATOL_FLOOR = 1e-4
 FLOAT_ATOL_FACTOR = 10.0
@@ -22,12 +23,11 @@ QUANT_STEP_SLACK = 1.001  # one output step, plus room for float rounding of the
 GOLDEN_DIR = "golden"
 
 
-def run_test_images(manifest: Any, data_source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def run_test_images(manifest: Manifest, data_source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images and labels of the run's test split, exactly the ones the verify stage used."""
-    from edgeprune.config import BuildConfig
     from edgeprune.data import load_dataset, stratified_sample
 
-    cfg = BuildConfig.model_validate(manifest.config)
+    cfg = config_from_manifest(manifest)
     source = data_source or cfg.data.source
     if source != "embedded" and not Path(source).expanduser().exists():
         raise EdgepruneError(f"the run's dataset '{source}' is not found (golden samples are real test images)",
@@ -137,3 +137,8 @@ def golden_samples(artifact: str, inputs: list[tuple[str, str]], labels: list[in
 def samples_for(samples: list[GoldenSample], artifact: str, primary: str) -> list[GoldenSample]:
     """The samples of ``artifact`` (samples without an artifact name belong to the primary artifact)."""
     return [s for s in samples if (s.artifact or primary) == artifact]
+
+
+def primary_index(artifacts: list[BundleArtifact]) -> int:
+    """The artifact the app runs (and self-tests): the first the gate did not reject, else the first."""
+    return next((i for i, a in enumerate(artifacts) if a.gate != "rejected"), 0)

@@ -196,8 +196,6 @@ def _load_input(root: Path, rel: str, art: BundleArtifact, report: VerifyReport)
 
 def _check_golden(root: Path, model: BundleModelJson, bad: set[str], report: VerifyReport) -> None:
     """Golden samples reproduce in ai-edge-litert within their atol; PNGs reproduce the stored inputs."""
-    from edgeprune.package.bundle import primary_index
-
     try:
         contract = PreprocessContract.model_validate(model.preprocessing)
     except ValidationError:
@@ -205,7 +203,7 @@ def _check_golden(root: Path, model: BundleModelJson, bad: set[str], report: Ver
     if not model.golden_samples:
         report.failures.append("the bundle has no golden samples")
         return
-    primary = model.artifacts[primary_index(model.artifacts)]
+    primary = model.artifacts[g.primary_index(model.artifacts)]
     layout = g.input_layout(primary.inputs[0], contract) if primary.inputs else "NCHW"
     cache: dict[str, np.ndarray] = {}
     for s in model.golden_samples:

@@ -72,7 +72,7 @@ def _variant(ctx: BuildContext, label: str, reduction: float, seed: int, kind: s
 
 def _dense(ctx: BuildContext) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The shared dense model: loaded from --weights, reused from an earlier run with the same settings, or trained."""
-    from edgeprune.pipeline.manifest import cache_key
+    from edgeprune.rundir.manifest import cache_key
 
     if ctx.cfg.model.weights:
         from edgeprune.models import resolve_model

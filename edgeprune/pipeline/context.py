@@ -15,10 +15,8 @@ from rich.console import Console
 
 from edgeprune.config import BuildConfig
 from edgeprune.contract import PreprocessContract
+from edgeprune.rundir.outcomes import StageOutcomes
 from edgeprune.train import TensorData
-
-MODELS_DIR = "models"
-ARTIFACTS_DIR = "artifacts"
 
 
 @dataclass
@@ -96,7 +94,7 @@ class BuildContext:
     cfg: BuildConfig
     run_dir: Path
     console: Console = field(default_factory=Console)
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outcomes: StageOutcomes = field(default_factory=StageOutcomes)  # of the stages run or reused so far
 
     @cached_property
     def data(self) -> PreparedData:

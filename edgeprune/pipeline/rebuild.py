@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from edgeprune.config import BuildConfig
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import write_json_atomic
-from edgeprune.pipeline.manifest import Manifest, load_manifest
+from edgeprune.rundir.artifacts import artifact_rows
+from edgeprune.rundir.config import config_from_manifest
+from edgeprune.rundir.manifest import Manifest, load_manifest
 
 REBUILD_JSON = "rebuild.json"
 MIN_AGREEMENT = 0.99  # quantized artifacts: top-1 agreement of the two builds on the test split
@@ -58,31 +59,6 @@ class RebuildReport:
 
 def rebuild_target(run_dir: Path, out: Path | None) -> Path:
     return (Path(out) if out else run_dir.parent / f"{run_dir.name}.rebuild") / run_dir.name
-
-
-def _absolute(value: str, cwd: str) -> str:
-    """A relative path from the original command, resolved against its working directory when needed."""
-    p = Path(value).expanduser()
-    if p.is_absolute() or p.exists() or not cwd or not (Path(cwd) / p).exists():
-        return value
-    return str(Path(cwd) / p)
-
-
-def config_from_manifest(manifest: Manifest) -> BuildConfig:
-    data = dict(manifest.config)
-    cwd = next((inv.cwd for inv in reversed(manifest.invocations) if inv.cwd), "")
-    data["out"] = None
-    data["data"] = {**data.get("data", {})}
-    data["model"] = {**data.get("model", {})}
-    if data["data"].get("source", "embedded") != "embedded":
-        data["data"]["source"] = _absolute(data["data"]["source"], cwd)
-    if data["model"].get("weights"):
-        data["model"]["weights"] = _absolute(data["model"]["weights"], cwd)
-    name = str(data["model"].get("name", ""))
-    file_part, sep, factory = name.rpartition(":")
-    if sep and file_part.endswith(".py"):
-        data["model"]["name"] = f"{_absolute(file_part, cwd)}:{factory}"
-    return BuildConfig.model_validate(data)
 
 
 def _version_changes(old: Manifest, new: Manifest) -> dict[str, list[str | None]]:
@@ -164,7 +140,6 @@ def rebuild_run(run_dir: str | Path, out: str | Path | None = None, console: Con
     """Rebuild ``run_dir`` into ``OUT/<run name>`` and compare every artifact with the original."""
     from edgeprune.pipeline.context import BuildContext
     from edgeprune.pipeline.runner import run_build
-    from edgeprune.report.json_report import artifact_table
 
     run_dir = Path(run_dir)
     old = load_manifest(run_dir)
@@ -175,14 +150,15 @@ def rebuild_run(run_dir: str | Path, out: str | Path | None = None, console: Con
     target = rebuild_target(run_dir, Path(out) if out else None)
     if target.exists() and any(target.iterdir()):
         raise EdgepruneError(f"{target} already exists", "pass another --out directory or delete it")
-    cfg = config_from_manifest(old)
+    cfg = config_from_manifest(old).model_copy(update={"out": None})  # the rebuild goes elsewhere
     outcome = run_build(cfg, target, force=True, console=console, command=command or ["edgeprune", "rebuild"])
     new = outcome.manifest
     versions, data = _version_changes(old, new), _data_changes(old, new)
     models = _model_diffs(run_dir, target, old, new)
-    old_rows = {r["name"]: r for r in artifact_table(old.summaries())}
+    old_outcomes = old.outcomes(include_stale=True)
+    old_rows = {r["name"]: r for r in artifact_rows(old_outcomes)}
     new_rows = {r["name"]: r for r in outcome.rows}
-    exported = {a["name"]: a for a in old.summaries().get("export", {}).get("artifacts", [])}
+    exported = {a.name: a for a in old_outcomes.exported}
     x = BuildContext(cfg=cfg, run_dir=target).data.test.x.numpy()
     checks = []
     for name, o in old_rows.items():
@@ -203,7 +179,7 @@ def rebuild_run(run_dir: str | Path, out: str | Path | None = None, console: Con
         close = max_abs <= cfg.verify.fp32_tolerance if o["precision"] == "fp32" else top1 >= MIN_AGREEMENT
         close = close and all(abs(d) <= MAX_METRIC_DELTA for d in check.metric_deltas.values())
         check.verdict = "within-tolerance" if close else "different"
-        chain = CHAINS.get(exported.get(name, {}).get("checkpoint", ""), [])
+        chain = CHAINS.get(exported[name].checkpoint if name in exported else "", [])
         check.reasons = _reasons(check, chain, models, versions, data, old, new)
     report = RebuildReport(original=str(run_dir), rebuilt=str(target), artifacts=checks, models=models,
                            version_changes=versions, data_changes=data)

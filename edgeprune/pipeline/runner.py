@@ -20,33 +20,26 @@ from rich.console import Console
 
 from edgeprune.config import BuildConfig
 from edgeprune.errors import EdgepruneError
-from edgeprune.fsutil import write_json_atomic
 from edgeprune.pipeline.context import BuildContext
-from edgeprune.pipeline.manifest import (
-    MANIFEST,
-    InterruptGuard,
-    Invocation,
-    Manifest,
-    StageRecord,
-    cache_key,
+from edgeprune.pipeline.interrupts import InterruptGuard, interrupts_deferred
+from edgeprune.pipeline.stages import STAGE_NAMES, STAGES, Stage
+from edgeprune.pipeline.versions import tool_versions
+from edgeprune.report.json_report import write_report_json
+from edgeprune.rundir.artifacts import artifact_rows
+from edgeprune.rundir.files import (
     digest,
     interrupted_since,
-    interrupts_deferred,
-    load_manifest,
-    now,
     outputs_intact,
     remove_output,
     run_dir_lock,
     sweep_temp_files,
     sweep_unrecorded,
 )
-from edgeprune.pipeline.stages import STAGE_NAMES, STAGES, Stage
-from edgeprune.pipeline.versions import tool_versions
-from edgeprune.report.json_report import REPORT_SCHEMA_VERSION, artifact_table, build_report
+from edgeprune.rundir.manifest import Invocation, Manifest, StageRecord, cache_key, load_manifest, now
+from edgeprune.rundir.outcomes import StageOutcomes
+from edgeprune.rundir.paths import MANIFEST, REPORT_HTML
 
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
-__all__ = ["REPORT_SCHEMA_VERSION", "BuildOutcome", "artifact_table", "build_report", "run_build"]
+__all__ = ["BuildOutcome", "run_build"]
 
 
 @dataclass
@@ -56,6 +49,7 @@ class BuildOutcome:
     rows: list[dict[str, Any]]
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    outcomes: StageOutcomes = field(default_factory=StageOutcomes)  # of the stages run or reused
 
     @property
     def rejected(self) -> list[dict[str, Any]]:
@@ -177,7 +171,7 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
                     and old.key == key and outputs_intact(run_dir, old.outputs))
         if reusable:
             assert old is not None
-            ctx.results[stage.name] = old.summary
+            ctx.outcomes.record(stage.name, old.summary)
             old.status = "skipped"
             outcome.skipped.append(stage.name)
             invocation.skipped.append(stage.name)
@@ -192,7 +186,7 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
         manifest.save(run_dir)
         t0, wall0 = time.perf_counter(), time.time()
         try:
-            summary, outputs = stage.run(ctx)
+            result, outputs = stage.run(ctx)
         except BaseException as exc:
             guard.seen()
             with interrupts_deferred():
@@ -205,9 +199,9 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
                 manifest.save(run_dir)
             raise
         record.status, record.finished, record.seconds = "done", now(), round(time.perf_counter() - t0, 2)
-        record.summary = summary
+        record.summary = result.summary()
         record.outputs = {rel: digest(ctx.path(rel)) for rel in outputs}
-        ctx.results[stage.name] = summary
+        ctx.outcomes.keep(stage.name, result)
         invocation.ran.append(stage.name)
         if guard.pending:  # Ctrl-C was swallowed somewhere inside the stage: keep its finished work, stop here
             guard.seen()
@@ -224,10 +218,10 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
             if stale is not None and stale.finished_ok:
                 stale.status = "stale"
     outcome.ran = list(invocation.ran)
-    outcome.rows = artifact_table(ctx.results)
+    outcome.rows, outcome.outcomes = artifact_rows(ctx.outcomes), ctx.outcomes
     invocation.status, invocation.finished = "done", now()
     manifest.save(run_dir)
-    write_json_atomic(run_dir / REPORT_JSON, build_report(manifest, outcome.rows))
+    write_report_json(run_dir, manifest, outcome.rows)
     _write_html(ctx, run_dir)
     return outcome
 

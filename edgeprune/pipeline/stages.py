@@ -1,8 +1,8 @@
-"""The build stages. Each reads its inputs from the run directory, so a rerun can skip finished ones."""
+"""The build stages. Each reads its inputs from the run directory, so a rerun can skip finished ones, and returns
+its typed outcome (``edgeprune.rundir.outcomes``), recorded in the manifest as the stage's summary."""
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -10,14 +10,21 @@ from typing import Any, ClassVar
 import torch
 
 from edgeprune.pipeline.checkpoints import load_checkpoint, save_checkpoint, save_exported_program
-from edgeprune.pipeline.context import ARTIFACTS_DIR, MODELS_DIR, BuildContext
+from edgeprune.pipeline.context import BuildContext
 from edgeprune.pipeline.recovery import recover, train_settings
+from edgeprune.rundir.outcomes import (
+    ExportedArtifact,
+    ExportOutcome,
+    FinetuneOutcome,
+    ModelMetrics,
+    Outcome,
+    ProfileOutcome,
+    PruneOutcome,
+    TrainOutcome,
+    VerifyOutcome,
+)
+from edgeprune.rundir.paths import ARTIFACTS_DIR, DENSE, FINETUNED, FINETUNED_PT2, PRUNED
 from edgeprune.train import predict_logits, train_model
-
-DENSE = f"{MODELS_DIR}/dense.pt"
-PRUNED = f"{MODELS_DIR}/pruned.pt"
-FINETUNED = f"{MODELS_DIR}/finetuned.pt"
-FINETUNED_PT2 = f"{MODELS_DIR}/finetuned.pt2"
 
 
 class Stage(ABC):
@@ -32,8 +39,8 @@ class Stage(ABC):
         return []
 
     @abstractmethod
-    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
-        """Do the work; return (summary for the manifest, relative output paths)."""
+    def run(self, ctx: BuildContext) -> tuple[Outcome, list[str]]:
+        """Do the work; return (the stage's outcome, relative output paths)."""
 
 
 def _log_epoch(ctx: BuildContext, label: str):
@@ -53,6 +60,10 @@ def _test_summary(ctx: BuildContext, model: torch.nn.Module) -> dict[str, Any]:
     return classification_metrics(logits, ctx.data.test.y.numpy(), ctx.data.num_classes).to_dict()
 
 
+def _test_metrics(ctx: BuildContext, model: torch.nn.Module) -> ModelMetrics:
+    return ModelMetrics.model_validate(_test_summary(ctx, model))
+
+
 class TrainStage(Stage):
     name = "train"
     title = "Train or load the dense model"
@@ -60,26 +71,25 @@ class TrainStage(Stage):
     def params(self, ctx: BuildContext) -> dict[str, Any]:
         return {"model": ctx.cfg.model.model_dump(), "train": ctx.cfg.train.model_dump(), "seed": ctx.cfg.seed}
 
-    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+    def run(self, ctx: BuildContext) -> tuple[TrainOutcome, list[str]]:
         from edgeprune.models import resolve_model
 
         data = ctx.data
-        summary: dict[str, Any] = {}
         if ctx.cfg.model.weights:
             model = resolve_model(ctx.cfg.model.name, num_classes=data.num_classes,
                                   in_channels=data.contract.in_channels, weights=ctx.cfg.model.weights,
                                   **ctx.model_kwargs())
-            summary["trained"] = False
+            outcome = TrainOutcome(trained=False)
         else:
             torch.manual_seed(ctx.cfg.seed)
             model = ctx.fresh_model(pretrained=ctx.cfg.model.pretrained)
             result = train_model(model, data.train, data.val, data.num_classes, train_settings(ctx, ctx.cfg.train),
                                  on_epoch=_log_epoch(ctx, "train"))
             model = result.model
-            summary.update(trained=True, **result.summary())
-        summary["test"] = _test_summary(ctx, model)
+            outcome = TrainOutcome.model_validate({"trained": True, **result.summary()})
+        outcome.test = _test_metrics(ctx, model)
         save_checkpoint(ctx.path(DENSE), model, meta={"stage": "train"})
-        return summary, [DENSE]
+        return outcome, [DENSE]
 
 
 class PruneStage(Stage):
@@ -92,15 +102,15 @@ class PruneStage(Stage):
     def input_files(self, ctx: BuildContext) -> list[str]:
         return [DENSE]
 
-    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+    def run(self, ctx: BuildContext) -> tuple[PruneOutcome, list[str]]:
         from edgeprune.pipeline.pruning import run_pruning
 
         dense, _ = load_checkpoint(ctx.path(DENSE), ctx.fresh_model(), ctx.example_input)
         result = run_pruning(ctx, dense)
         save_checkpoint(ctx.path(PRUNED), result.model, result.plan, meta={"stage": "prune"})
-        summary = result.summary()
-        summary["test_before_finetune"] = _test_summary(ctx, result.model)
-        return summary, [PRUNED]
+        outcome = PruneOutcome.model_validate(result.summary())
+        outcome.test_before_finetune = _test_metrics(ctx, result.model)
+        return outcome, [PRUNED]
 
 
 class FinetuneStage(Stage):
@@ -113,10 +123,10 @@ class FinetuneStage(Stage):
     def input_files(self, ctx: BuildContext) -> list[str]:
         return [DENSE, PRUNED]
 
-    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+    def run(self, ctx: BuildContext) -> tuple[FinetuneOutcome, list[str]]:
         dense, _ = load_checkpoint(ctx.path(DENSE), ctx.fresh_model(), ctx.example_input)
         model, plan = load_checkpoint(ctx.path(PRUNED), ctx.fresh_model(), ctx.example_input)
-        recovery = ctx.results.get("prune", {}).get("recovery", "finetune")
+        recovery = ctx.outcomes.prune.recovery if ctx.outcomes.prune else "finetune"
         summary: dict[str, Any] = {"pruned": not plan.is_empty(), "recovery": recovery}
         result = None
         if not plan.is_empty():
@@ -126,10 +136,11 @@ class FinetuneStage(Stage):
         else:
             model = result.model
             summary.update(result.summary())
-        summary["test"] = _test_summary(ctx, model)
+        outcome = FinetuneOutcome.model_validate(summary)
+        outcome.test = _test_metrics(ctx, model)
         save_checkpoint(ctx.path(FINETUNED), model, plan, meta={"stage": "finetune"})
         save_exported_program(ctx.path(FINETUNED_PT2), model, ctx.example_input)
-        return summary, [FINETUNED, FINETUNED_PT2]
+        return outcome, [FINETUNED, FINETUNED_PT2]
 
 
 class ExportStage(Stage):
@@ -152,7 +163,7 @@ class ExportStage(Stage):
             out.append(("dense", DENSE, dense_prec))
         return out
 
-    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+    def run(self, ctx: BuildContext) -> tuple[ExportOutcome, list[str]]:
         from edgeprune.budget import count
         from edgeprune.export import ExportRequest, get_exporter
 
@@ -182,9 +193,9 @@ class ExportStage(Stage):
                     rec = exporter.export(req).model_dump()
                     rec["file"] = ctx.rel(Path(req.out_dir) / Path(rec["file"]).name)
                     rec.update(variant=variant, checkpoint=ckpt, macs=macs, params=params)
-                    records.append(rec)
+                    records.append(ExportedArtifact.model_validate(rec))
                     outputs.append(rec["file"])
-        return {"artifacts": records}, outputs
+        return ExportOutcome(artifacts=records), outputs
 
 
 class VerifyStage(Stage):
@@ -192,17 +203,16 @@ class VerifyStage(Stage):
     title = "Verify every artifact in its runtime"
 
     def params(self, ctx: BuildContext) -> dict[str, Any]:
-        return {"verify": ctx.cfg.verify.model_dump(), "artifacts": [a["sha256"] for a in _artifacts(ctx)]}
+        return {"verify": ctx.cfg.verify.model_dump(), "artifacts": [a.sha256 for a in ctx.outcomes.exported]}
 
     def input_files(self, ctx: BuildContext) -> list[str]:
-        return [DENSE, FINETUNED] + [a["file"] for a in _artifacts(ctx)]
+        return [DENSE, FINETUNED] + [a.file for a in ctx.outcomes.exported]
 
-    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+    def run(self, ctx: BuildContext) -> tuple[VerifyOutcome, list[str]]:
         from edgeprune.pipeline.verification import verify_artifacts
 
-        result = verify_artifacts(ctx, _artifacts(ctx))
-        repaired = [a["file"] for r in result.get("repairs", {}).values() for a in r["attempts"] if "file" in a]
-        return result, repaired
+        outcome = VerifyOutcome.model_validate(verify_artifacts(ctx, [a.summary() for a in ctx.outcomes.exported]))
+        return outcome, outcome.repaired_files()
 
 
 class ProfileStage(Stage):
@@ -210,27 +220,26 @@ class ProfileStage(Stage):
     title = "Profile latency and memory"
 
     def params(self, ctx: BuildContext) -> dict[str, Any]:
-        return {"profile": ctx.cfg.profile.model_dump(), "artifacts": [a["sha256"] for a in _artifacts(ctx)]}
+        return {"profile": ctx.cfg.profile.model_dump(), "artifacts": [a.sha256 for a in ctx.outcomes.exported]}
 
     def input_files(self, ctx: BuildContext) -> list[str]:
-        return [a["file"] for a in _artifacts(ctx)]
+        return [a.file for a in ctx.outcomes.exported]
 
-    def run(self, ctx: BuildContext) -> tuple[dict[str, Any], list[str]]:
+    def run(self, ctx: BuildContext) -> tuple[ProfileOutcome, list[str]]:
         from edgeprune.devices import BenchSpec, open_device
 
         p = ctx.cfg.profile
-        threads = p.threads or sorted({1, os.cpu_count() or 1})
+        bench = BenchSpec(threads=p.thread_counts(), warmup=p.warmup, runs=p.runs)
         measurements = []
         for spec in p.devices:
             device = open_device(spec)
-            for art in _artifacts(ctx):
-                if art["format"] != "tflite":
+            for art in ctx.outcomes.exported:
+                if art.format != "tflite":
                     continue
-                ctx.console.print(f"  [dim]profile {art['name']} on {spec}[/dim]")
-                got = device.benchmark(ctx.path(art["file"]), BenchSpec(threads=threads, warmup=p.warmup, runs=p.runs),
-                                       art["name"], art["sha256"])
+                ctx.console.print(f"  [dim]profile {art.name} on {spec}[/dim]")
+                got = device.benchmark(ctx.path(art.file), bench, art.name, art.sha256)
                 measurements += [m.model_dump(mode="json") for m in got]
-        return {"measurements": measurements, "pruning_efficiency": _efficiency(ctx, measurements)}, []
+        return ProfileOutcome(measurements=measurements, pruning_efficiency=_efficiency(ctx, measurements)), []
 
 
 def _efficiency(ctx: BuildContext, measurements: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -238,19 +247,15 @@ def _efficiency(ctx: BuildContext, measurements: list[dict[str, Any]]) -> list[d
     from edgeprune.devices.efficiency import check_pruning_efficiency
     from edgeprune.schemas import Measurement
 
-    arts = {a["name"]: a for a in _artifacts(ctx)}
+    arts = {a.name: a for a in ctx.outcomes.exported}
     pairs = [(n, n.replace("dense_", "pruned_", 1)) for n in arts
              if n.startswith("dense_") and n.replace("dense_", "pruned_", 1) in arts]
     results = check_pruning_efficiency([Measurement.model_validate(m) for m in measurements],
-                                       {n: a["macs"] for n, a in arts.items()}, pairs)
+                                       {n: a.macs or 0 for n, a in arts.items()}, pairs)
     for r in results:
         if r.flagged:
             ctx.console.print(f"  [yellow]{r.message}[/yellow]")
     return [r.as_dict() for r in results]
-
-
-def _artifacts(ctx: BuildContext) -> list[dict[str, Any]]:
-    return list(ctx.results.get("export", {}).get("artifacts", []))
 
 
 STAGES: list[Stage] = [TrainStage(), PruneStage(), FinetuneStage(), ExportStage(), VerifyStage(), ProfileStage()]

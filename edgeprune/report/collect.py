@@ -8,17 +8,17 @@ from typing import Any
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import read_json
-from edgeprune.pipeline.manifest import MANIFEST, Manifest, load_manifest
-
-COMPARE_JSON = "compare.json"
-DENSE_CKPT = "models/dense.pt"
+from edgeprune.rundir.artifacts import artifact_rows
+from edgeprune.rundir.manifest import Manifest, load_manifest
+from edgeprune.rundir.outcomes import StageOutcomes
+from edgeprune.rundir.paths import COMPARE_JSON, MANIFEST
 
 
 @dataclass
 class RunView:
     run_dir: Path
     manifest: Manifest
-    results: dict[str, dict[str, Any]]
+    outcomes: StageOutcomes  # of the stages that finished; a failed/running stage's partial state is not shown
     rows: list[dict[str, Any]]
     compare: dict[str, Any] | None = None  # {"rows": [...], "dense_balanced_accuracy", "complete"}
     label: str = ""
@@ -34,11 +34,7 @@ class RunView:
 
     @property
     def measurements(self) -> list[dict[str, Any]]:
-        return list(self.results.get("profile", {}).get("measurements", []))
-
-    @property
-    def verify(self) -> dict[str, Any]:
-        return self.results.get("verify", {})
+        return self.outcomes.measurements
 
 
 def compare_row(raw: Any) -> dict[str, Any] | None:
@@ -93,19 +89,15 @@ def _compare_only_manifest(run_dir: Path) -> Manifest | None:
 
 def load_run(run_dir: str | Path) -> RunView:
     """Read a run directory; a run stopped part-way still loads (missing parts show as 'not run')."""
-    from edgeprune.report.json_report import artifact_table
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EdgepruneError(f"run directory {run_dir} does not exist", "pass a directory written by 'edgeprune build'")
     manifest = _compare_only_manifest(run_dir) if not (run_dir / MANIFEST).is_file() else None
     manifest = manifest or load_manifest(run_dir)
-    # summaries of stages that finished; a failed/running stage's partial state is not shown
-    results = {s.name: s.summary for s in manifest.stages if s.finished_ok}
+    outcomes = manifest.outcomes()
     compare, notes = _load_compare(run_dir)
-    rows = artifact_table(results) if "export" in results else []
-    return RunView(run_dir=run_dir, manifest=manifest, results=results, rows=rows, compare=compare,
-                   label=manifest.run_id, notes=notes)
+    return RunView(run_dir=run_dir, manifest=manifest, outcomes=outcomes, rows=artifact_rows(outcomes),
+                   compare=compare, label=manifest.run_id, notes=notes)
 
 
 def unique_labels(runs: list[RunView]) -> None:

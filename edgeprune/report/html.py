@@ -98,11 +98,12 @@ def _summary(runs: list[RunView]) -> str:
         banner = f'<div class="banner ok">Gate passed: all {len(rows)} verified artifact(s).</div>'
     refs = []
     for run in runs:
-        dense, pruned = run.results.get("train", {}).get("test"), run.results.get("finetune", {}).get("test")
+        train, finetune = run.outcomes.train, run.outcomes.finetune
+        dense, pruned = train.test if train else None, finetune.test if finetune else None
         label = f"{esc(run.label)}: " if multi else ""
         if dense:
-            refs.append(f"<li>{label}dense float PyTorch model: balanced accuracy {pct(dense['balanced_accuracy'])}"
-                        + (f"; pruned + fine-tuned PyTorch model: {pct(pruned['balanced_accuracy'])}" if pruned else "")
+            refs.append(f"<li>{label}dense float PyTorch model: balanced accuracy {pct(dense.balanced_accuracy)}"
+                        + (f"; pruned + fine-tuned PyTorch model: {pct(pruned.balanced_accuracy)}" if pruned else "")
                         + " (test split)</li>")
     cards = "".join(_card(run, r, multi) for run, r in rows)
     body = banner + (f"<ul>{''.join(refs)}</ul>" if refs else "")

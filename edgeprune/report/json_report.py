@@ -2,44 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-if TYPE_CHECKING:  # imported lazily: edgeprune.pipeline imports this module
-    from edgeprune.pipeline.manifest import Manifest
+from edgeprune.fsutil import write_json_atomic
+from edgeprune.report.schema import SCHEMA_VERSION, validate_report
+from edgeprune.rundir.manifest import Manifest
+from edgeprune.rundir.outcomes import FinetuneOutcome, TrainOutcome
+from edgeprune.rundir.paths import REPORT_JSON
 
-REPORT_SCHEMA_VERSION = 1
 
-
-def artifact_table(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """``artifact_rows`` plus the gate details, numeric drift and notes that report.json and JUnit need."""
-    from edgeprune.pipeline.summary import artifact_rows
-
-    rows = artifact_rows(results)
-    verify = results.get("verify", {}).get("artifacts", {})
-    exported = {a["name"]: a for a in results.get("export", {}).get("artifacts", [])}
-    for row in rows:
-        v = verify.get(row["name"], {})
-        delta = v.get("vs_dense_float")
-        row["gate"] = v.get("gate")
-        row["drift"] = v.get("vs_torch")
-        row["vs_dense_float"] = None if not delta else {
-            "balanced_accuracy": delta.get("balanced_accuracy"), "accuracy": delta.get("accuracy"),
-            "per_class_sensitivity": delta.get("per_class_sensitivity"), "confidence": delta.get("confidence"),
-        }
-        row["notes"] = list(exported.get(row["name"], {}).get("notes", [])) + list(v.get("notes", []))
-    return rows
+def _metrics(outcome: TrainOutcome | FinetuneOutcome | None) -> dict[str, Any] | None:
+    test = outcome.test if outcome is not None else None
+    return test.summary() if test is not None else None
 
 
 def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The stable, documented ``report.json`` (docs/report-json.md, edgeprune.report.schema)."""
     from edgeprune import __version__
 
-    results = manifest.summaries()
+    outcomes = manifest.outcomes(include_stale=True)
     data = {k: v for k, v in manifest.data.items() if k != "calibration_ids"}
     gate_enabled = bool(manifest.config.get("verify", {}).get("gate", True))
     verdicts = [r.get("gate_passed") for r in rows]
     return {
-        "schema_version": REPORT_SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "run_id": manifest.run_id,
         "created": manifest.created,
         "updated": manifest.updated,
@@ -49,9 +36,9 @@ def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, An
         "data": data,
         "calibration": {"n": len(manifest.data.get("calibration_ids", [])),
                         "ids_sha256": manifest.reproducibility.get("calibration_ids_sha256")},
-        "prune": {k: v for k, v in results.get("prune", {}).items() if k != "test_before_finetune"} or None,
-        "dense_test": results.get("train", {}).get("test"),
-        "pruned_test": results.get("finetune", {}).get("test"),
+        "prune": (outcomes.prune.report_view() or None) if outcomes.prune else None,
+        "dense_test": _metrics(outcomes.train),
+        "pruned_test": _metrics(outcomes.finetune),
         "artifacts": rows,
         "gate": {
             "enabled": gate_enabled,
@@ -61,3 +48,11 @@ def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, An
         "stages": [{"name": s.name, "status": s.status, "seconds": s.seconds, "key": s.key} for s in manifest.stages],
         "versions": manifest.versions,
     }
+
+
+def write_report_json(run_dir: Path, manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Build report.json, check it against its schema (a drift is a bug: it raises), and write it atomically."""
+    report = build_report(manifest, rows)
+    validate_report(report)
+    write_json_atomic(Path(run_dir) / REPORT_JSON, report)
+    return report

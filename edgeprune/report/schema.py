@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the one version of report.json; json_report writes it, ReportJson accepts only it
 
 
 class _Strict(BaseModel):
@@ -147,7 +147,7 @@ class PruneSummary(_Open):
 class ReportJson(_Strict):
     """``report.json`` written at the end of every build."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[SCHEMA_VERSION]  # type: ignore[valid-type]
     run_id: str
     created: str
     updated: str

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from edgeprune.report import plots
-from edgeprune.report.collect import DENSE_CKPT, RunView
+from edgeprune.report.collect import RunView
 from edgeprune.report.markup import count, esc, img, ms, not_run, pct, section, table
+from edgeprune.rundir.paths import DENSE
 
 
 def _missing(run: RunView, stage: str) -> str:
@@ -19,33 +20,32 @@ def _missing(run: RunView, stage: str) -> str:
 
 def channels(run: RunView, sid: str) -> str:
     title = "Channels per layer, before and after pruning"
-    prune = run.results.get("prune")
+    prune = run.outcomes.prune
     if prune is None:
         return not_run(sid, title, _missing(run, "prune"))
-    widths = prune.get("widths") or {}
+    widths = prune.widths
     if not widths:
-        return not_run(sid, title, f"nothing was pruned (criterion '{prune.get('criterion')}', no budget)")
-    macs, params = prune.get("macs", {}), prune.get("params", {})
-    facts = (f"<p>criterion <b>{esc(prune.get('criterion'))}</b>, budget {esc(prune.get('budget', {}).get('kind'))} "
-             f"−{pct(prune.get('budget', {}).get('reduction'), 0)}, achieved −{pct(prune.get('achieved_reduction'))}; "
+        return not_run(sid, title, f"nothing was pruned (criterion '{prune.criterion}', no budget)")
+    macs, params = prune.macs, prune.params
+    facts = (f"<p>criterion <b>{esc(prune.criterion)}</b>, budget {esc(prune.budget.get('kind'))} "
+             f"−{pct(prune.budget.get('reduction'), 0)}, achieved −{pct(prune.achieved_reduction)}; "
              f"MACs {count(macs.get('dense'))} → {count(macs.get('pruned'))}, "
              f"params {count(params.get('dense'))} → {count(params.get('pruned'))}</p>")
-    notes = "".join(f"<li>{esc(n)}</li>" for n in prune.get("notes", []))
+    notes = "".join(f"<li>{esc(n)}</li>" for n in prune.notes)
     return section(sid, title, facts + img(plots.channel_bars(widths), "channels per layer before and after pruning")
                    + (f"<ul>{notes}</ul>" if notes else ""))
 
 
 def sensitivity(run: RunView, sid: str) -> str:
     title = "Per-class sensitivity change vs the dense float model"
-    verified = run.verify.get("artifacts", {})
+    verified = run.outcomes.verified
     if not verified:
         return not_run(sid, title, _missing(run, "verify"))
     classes = run.class_names
-    names = [n for n, v in verified.items() if v.get("vs_dense_float")]
-    deltas = np.array([[100 * d["delta"] for d in verified[n]["vs_dense_float"]["per_class_sensitivity"]]
-                       for n in names])
-    significant = np.array([[d["hi"] < 0 for d in verified[n]["vs_dense_float"]["per_class_sensitivity"]]
-                            for n in names])
+    per_class = {n: v.vs_dense_float["per_class_sensitivity"] for n, v in verified.items() if v.vs_dense_float}
+    deltas = np.array([[100 * d["delta"] for d in ds] for ds in per_class.values()])
+    significant = np.array([[d["hi"] < 0 for d in ds] for ds in per_class.values()])
+    names = list(per_class)
     uri = plots.sensitivity_heatmap(names, classes, deltas, significant)
     caption = ("<p>Percentage points, artifact minus dense float PyTorch model, on the test split; "
                "* = the whole 95% bootstrap interval is below zero.</p>")
@@ -54,14 +54,14 @@ def sensitivity(run: RunView, sid: str) -> str:
 
 def confusion(run: RunView, sid: str) -> str:
     title = "Confusion matrices before and after"
-    ref = run.verify.get("reference", {}).get(DENSE_CKPT)
-    verified = run.verify.get("artifacts", {})
+    ref = run.outcomes.verify.reference.get(DENSE) if run.outcomes.verify else None
+    verified = run.outcomes.verified
     if ref is None or not verified:
         return not_run(sid, title, _missing(run, "verify"))
     variants = {r["name"]: r.get("variant") for r in run.rows}
     chosen = [n for n in verified if variants.get(n) == "pruned"] or list(verified)
-    panels = [("dense float (PyTorch)", ref["confusion"])]
-    panels += [(n, verified[n]["metrics"]["confusion"]) for n in chosen]
+    labelled = [("dense float (PyTorch)", ref), *((n, verified[n].metrics) for n in chosen)]
+    panels = [(label, m.confusion) for label, m in labelled if m is not None and m.confusion is not None]
     legend = ", ".join(f"{i} = {esc(c)}" for i, c in enumerate(run.class_names))
     images = "".join(img(plots.confusion_matrix(title, cm), f"confusion matrix: {title}") for title, cm in panels)
     return section(sid, title, f"<p>Rows: true class, columns: predicted; colour: share of the row. {legend}.</p>"
@@ -70,8 +70,7 @@ def confusion(run: RunView, sid: str) -> str:
 
 def drift(run: RunView, sid: str) -> str:
     title = "Numeric drift per artifact (vs its PyTorch model)"
-    verified = run.verify.get("artifacts", {})
-    if not verified:
+    if not run.outcomes.verified:
         return not_run(sid, title, _missing(run, "verify"))
     rows, notes = [], []
     for r in run.rows:
@@ -90,16 +89,15 @@ def drift(run: RunView, sid: str) -> str:
 def curve(run: RunView, sid: str) -> str:
     title = "Training and fine-tuning curve"
     phases = []
-    for stage, label in (("train", "dense training"), ("finetune", "recovery after pruning")):
-        history = run.results.get(stage, {}).get("history") or []
-        if history:
-            phases.append((label, history))
+    train, ft = run.outcomes.train, run.outcomes.finetune
+    for outcome, label in ((train, "dense training"), (ft, "recovery after pruning")):
+        if outcome is not None and outcome.history:
+            phases.append((label, outcome.history))
     if not phases:
-        why = "the dense model was loaded from weights (no training)" if run.results.get("train", {}).get(
-            "trained") is False else _missing(run, "train")
+        why = ("the dense model was loaded from weights (no training)" if train is not None and train.trained is False
+               else _missing(run, "train"))
         return not_run(sid, title, why)
-    ft = run.results.get("finetune", {})
-    extra = f"<p>fine-tuning: {esc(ft['skipped_reason'])}</p>" if ft.get("skipped_reason") else ""
+    extra = f"<p>fine-tuning: {esc(ft.skipped_reason)}</p>" if ft is not None and ft.skipped_reason else ""
     return section(sid, title, "<p>Validation balanced accuracy per epoch; the dotted line marks pruning.</p>"
                    + extra + img(plots.training_curve(phases), "validation balanced accuracy per epoch"))
 
@@ -111,7 +109,7 @@ def _device(m: dict[str, Any]) -> str:
 
 def devices(run: RunView, sid: str) -> str:
     title = "Device measurements"
-    if "profile" not in run.results:
+    if run.outcomes.profile is None:
         return not_run(sid, title, _missing(run, "profile"))
     meas = run.measurements
     if not meas:

@@ -17,7 +17,7 @@ from edgeprune.contract import PreprocessContract
 from edgeprune.fsutil import read_json, sha256_file
 from edgeprune.package import BundleResult, verify_bundle
 from edgeprune.pipeline.context import prepare_data
-from edgeprune.pipeline.manifest import load_manifest
+from edgeprune.rundir.manifest import load_manifest
 from edgeprune.schemas import BundleModelJson
 
 

@@ -15,16 +15,16 @@ from typer.testing import CliRunner
 from edgeprune.cli.rebuild import rebuild
 from edgeprune.errors import EdgepruneError
 from edgeprune.pipeline.context import BuildContext
-from edgeprune.pipeline.manifest import load_manifest
 from edgeprune.pipeline.rebuild import (
     REBUILD_JSON,
     ArtifactCheck,
     _compare_outputs,
     _reasons,
     _version_changes,
-    config_from_manifest,
     rebuild_run,
 )
+from edgeprune.rundir.config import config_from_manifest
+from edgeprune.rundir.manifest import load_manifest
 from tests.report.tiny import tiny_run
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from edgeprune.config import load_config
 from edgeprune.fsutil import sha256_file
 from edgeprune.pipeline import run_build
-from edgeprune.pipeline.manifest import load_manifest
+from edgeprune.rundir.manifest import load_manifest
 from tests.report.tiny import tiny_config, tiny_run, write_tiny_toml
 
 STAGES = ["train", "prune", "finetune", "export", "verify", "profile"]
@@ -201,7 +201,7 @@ def test_changed_parameters_and_force_choose_what_reruns(tiny_run_dir: Path, tmp
 
 def test_a_second_build_on_the_same_run_dir_is_refused(tiny_run_dir: Path, tmp_path: Path) -> None:
     from edgeprune.errors import EdgepruneError
-    from edgeprune.pipeline.manifest import run_dir_lock
+    from edgeprune.rundir.files import run_dir_lock
 
     with run_dir_lock(tiny_run_dir):
         with pytest.raises(EdgepruneError, match="another edgeprune process"):
@@ -221,7 +221,7 @@ def test_a_swallowed_ctrl_c_is_delivered_again(default_ctrl_c: None) -> None:
     """Python drops a KeyboardInterrupt raised inside __del__ / gc callbacks; the runner's guard re-sends it."""
     import time
 
-    from edgeprune.pipeline.manifest import InterruptGuard
+    from edgeprune.pipeline.interrupts import InterruptGuard
 
     class Swallower:
         def __del__(self) -> None:
@@ -240,7 +240,8 @@ def test_a_swallowed_ctrl_c_is_delivered_again(default_ctrl_c: None) -> None:
 
 
 def test_sweeps_remove_only_temp_files_and_the_unfinished_stages_new_files(tiny_run_dir: Path, tmp_path: Path) -> None:
-    from edgeprune.pipeline.manifest import interrupted_since, now, sweep_temp_files, sweep_unrecorded
+    from edgeprune.rundir.files import interrupted_since, sweep_temp_files, sweep_unrecorded
+    from edgeprune.rundir.manifest import now
 
     run = tmp_path / "copy"
     shutil.copytree(tiny_run_dir, run)  # copies keep their (older) modification times

@@ -52,3 +52,20 @@ def test_docs_describe_every_field() -> None:
         missing = set(model.model_fields) - documented
         assert not missing, f"{model.__name__} fields missing from {DOC.name}: {sorted(missing)}"
     assert f"Current version: **{SCHEMA_VERSION}**" in text
+
+
+def test_report_json_is_checked_against_the_schema_when_written(tiny_run_dir: Path, tmp_path: Path) -> None:
+    from edgeprune.report.json_report import build_report, write_report_json
+    from edgeprune.rundir.artifacts import artifact_rows
+    from edgeprune.rundir.manifest import load_manifest
+
+    manifest = load_manifest(tiny_run_dir)
+    rows = artifact_rows(manifest.outcomes())
+    written = write_report_json(tmp_path, manifest, rows)
+    assert written["schema_version"] == SCHEMA_VERSION
+    assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(written))
+    assert build_report(manifest, rows)["artifacts"] == rows
+    drifted = [{**rows[0], "surprise": 1}, *rows[1:]]
+    with pytest.raises(ValidationError):
+        write_report_json(tmp_path / "other", manifest, drifted)
+    assert not (tmp_path / "other").exists()  # nothing written when the report does not match its schema
