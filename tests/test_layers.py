@@ -20,8 +20,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("schemas", "contract", "metrics", "gate", "profile"),
     ("config", "budget", "data", "models", "train", "artifacts", "rundir"),
     ("prune", "export", "runtimes", "devices"),
-    ("pipeline",),
-    ("report", "package"),
+    ("report",),
+    ("pipeline", "package"),
     ("preflight", "api", "server"),
     ("cli", "__main__"),
 ]
