@@ -128,7 +128,7 @@ def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifes
             "export": {"format": "tflite", "precision": rec.precision, "io_layout": rec.io_layout or "",
                        "name": rec.name, "edgeprune_version": __version__},
         })
-    add_official_metadata(dest, contract, manifest, rec["name"])
+    add_official_metadata(dest, contract, manifest, rec.name)
     info = inspect_tflite(dest)
     artifact = BundleArtifact(
         file=dest.name, format="tflite", precision=rec.precision, quantization=info.quantization,
