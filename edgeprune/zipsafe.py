@@ -181,7 +181,7 @@ class _Counter:
             raise ZipProblem("too-large", f"the zip contents inflate to more than {lim.max_total} bytes")
         if entry_size > lim.ratio_floor and entry_size > lim.max_ratio * max(compressed, 1):
             raise ZipProblem("bomb", f"zip entry {name!r} inflates more than {lim.max_ratio:g} times its "
-                                     f"compressed size ({compressed} bytes): refused as a zip bomb")
+                                     "compressed size: refused as a zip bomb")
 
 
 def _inflate(fh: BinaryIO, info: zipfile.ZipInfo, start: int, counter: _Counter,
@@ -195,7 +195,7 @@ def _inflate(fh: BinaryIO, info: zipfile.ZipInfo, start: int, counter: _Counter,
     def emit(piece: bytes) -> None:
         nonlocal size
         size += len(piece)
-        counter.add(name, size, info.compress_size, len(piece))
+        counter.add(name, size, info.compress_size - left, len(piece))  # ratio against what was read so far
         out(piece)
 
     while left:
