@@ -26,7 +26,7 @@ from edgeprune.fsutil import atomic_path, sha256_file
 from edgeprune.package import golden as g
 from edgeprune.pipeline.manifest import MANIFEST, Manifest, load_manifest
 from edgeprune.registry import Registry
-from edgeprune.schemas import BundleArtifact, BundleFile, BundleModelJson, GoldenSample
+from edgeprune.schemas import BundleArtifact, BundleFile, BundleModelJson, GoldenSample, finite_or_none
 
 APPS: Registry[str] = Registry("app")
 APPS.add("android", "android")  # one line per supported app kind
@@ -156,7 +156,7 @@ def _metrics_entry(chosen: _Chosen, class_names: list[str], manifest: Manifest) 
         per_class[name] = {key: (m[src][i] if i < len(m.get(src) or []) else None) for key, src in (
             ("sensitivity", "per_class_sensitivity"), ("specificity", "per_class_specificity"),
             ("precision", "per_class_precision"), ("auroc", "auroc_ovr"), ("support", "support"))}
-    return {
+    return finite_or_none({  # NaN (e.g. AUROC of a class absent from the test set) is not JSON: null
         "artifact": rec["name"], "variant": rec.get("variant"), "precision": rec["precision"],
         "macs": rec.get("macs"), "params": rec.get("params"),
         "test_set": {"dataset": manifest.data.get("name"), "n": m.get("n"),
@@ -165,7 +165,7 @@ def _metrics_entry(chosen: _Chosen, class_names: list[str], manifest: Manifest) 
         "per_class": per_class, "confusion": m.get("confusion"),
         "vs_torch": v.get("vs_torch", {}), "vs_dense_float": v.get("vs_dense_float", {}),
         "gate": {"status": chosen.gate, **v.get("gate", {})},
-    }
+    })
 
 
 def default_version(artifacts: list[dict[str, Any]]) -> str:

@@ -436,3 +436,33 @@ def test_database_down_gives_json_503(request: pytest.FixtureRequest, api: Api, 
         assert health.status_code == 503 and health.json()["status"] == "database unavailable"
     api.app.state.edgeprune.keys.clear()
     assert api.client.get(URL, headers=api.device).status_code == 200  # back when the database is
+
+
+# --- 1 + 2 locally: `edgeprune publish` refuses before any upload ---------------------------------------
+
+@pytest.mark.parametrize("case", ["NaN metric", "unlisted bomb, lying header", "NUL in name", "bad signature"])
+def test_publish_refuses_locally_with_one_line(tmp_path: Path, case: str, keys: tuple[Any, Any]) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from edgeprune.cli.publish import publish
+    from tests.server.conftest import ADMIN_KEY, free_port
+
+    if case == "NaN metric":
+        data = _bundle_with_text_edit(*MODEL_JSON_NUMBERS[case][:2])
+    elif case == "bad signature":
+        data = _signed_bundle(keys[0], tamper_model=True)
+    else:
+        data = _hostile()[case][0]
+    zip_path = tmp_path / "bundle.zip"
+    zip_path.write_bytes(data)
+    app = typer.Typer()
+    app.command("publish")(publish)
+    app.command("noop")(lambda: None)
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: an upload attempt would say "cannot reach"
+    res = CliRunner().invoke(app, ["publish", str(zip_path), "--server", dead],
+                             env={"EDGEPRUNE_API_KEY": ADMIN_KEY})
+    assert res.exit_code == 2, res.output
+    assert "is not a valid bundle" in res.output and "nothing was uploaded" in res.output
+    assert "cannot reach" not in res.output and "Traceback" not in res.output
+    assert len([line for line in res.output.splitlines() if line.strip()]) == 1
