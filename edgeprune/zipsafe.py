@@ -154,15 +154,30 @@ def _local_header(fh: BinaryIO, info: zipfile.ZipInfo) -> int:
 
 
 def _check_layout(fh: BinaryIO, infos: list[zipfile.ZipInfo], end_of_data: int) -> dict[str, int]:
-    """Data offsets of every entry; entries may not overlap each other or the central directory."""
+    """Data offsets of every entry. Entries must tile the file from byte 0 to the central directory: no
+    overlap and no hidden bytes a streaming unzipper (which reads local headers in order) would see."""
     starts = {info.orig_filename: _local_header(fh, info) for info in infos}
     ordered = sorted(infos, key=lambda i: i.header_offset)
-    for info, nxt in zip(ordered, [*ordered[1:], None], strict=True):
-        limit = nxt.header_offset if nxt is not None else end_of_data
-        if starts[info.orig_filename] + info.compress_size > limit:
-            raise ZipProblem("malformed", f"zip entry {info.orig_filename!r} overlaps the next entry or the "
-                                          "central directory")
+    position = 0
+    for info in ordered:
+        if info.header_offset != position:
+            what = "overlaps the previous one" if info.header_offset < position else "follows unlisted bytes"
+            raise ZipProblem("unsafe", f"zip entry {info.orig_filename!r} {what} (hidden or overlapping data)")
+        position = starts[info.orig_filename] + info.compress_size
+        if info.flag_bits & 0x8:  # a data descriptor follows: optional signature, CRC, two sizes (4 or 8 bytes)
+            position += _descriptor_length(fh, position)
+    if position != end_of_data:
+        raise ZipProblem("unsafe", "the zip holds bytes between its last entry and its central directory")
     return starts
+
+
+def _descriptor_length(fh: BinaryIO, offset: int) -> int:
+    fh.seek(offset)
+    head = fh.read(4)
+    signed = 4 if head == b"PK\x07\x08" else 0
+    fh.seek(offset + signed + 12)
+    after_short = fh.read(4)  # what follows a 32-bit descriptor: the next local header or the directory
+    return signed + (12 if after_short in (b"PK\x03\x04", b"PK\x01\x02", b"PK\x06\x06") else 20)
 
 
 class _Counter:
@@ -241,7 +256,7 @@ def scan_zip(path: str | Path, limits: ZipLimits, keep: dict[str, int] | None = 
             return entries
     except zipfile.BadZipFile as exc:
         raise ZipProblem("malformed", f"not a valid zip file: {exc}") from exc
-    except (OSError, EOFError, ValueError, struct.error) as exc:
+    except (OSError, EOFError, ValueError, struct.error, RuntimeError, NotImplementedError, OverflowError) as exc:
         raise ZipProblem("malformed", f"the zip file could not be read: {exc}") from exc
 
 

@@ -78,7 +78,8 @@ def _bundle_dir(path: Path) -> Iterator[Path]:
         try:
             scan_zip(path, ZipLimits(), extract_to=Path(tmp))
         except ZipProblem as exc:
-            raise EdgepruneError(f"{path} is not a safe bundle zip: {exc.message}",
+            what = "holds an unsafe entry" if exc.kind == "unsafe" else "is not a safe bundle zip"
+            raise EdgepruneError(f"{path} {what}: {exc.message}",
                                  "do not use this zip; re-create it with 'edgeprune package'") from exc
         yield Path(tmp)
 

@@ -27,6 +27,7 @@ class RawEntry:
     size: int  # the uncompressed size the headers declare
     method: int = 8
     local_name: str | None = None  # a different name in the local header
+    hidden_before: bytes = b""  # bytes before the local header that the central directory does not list
 
     @property
     def flags(self) -> int:
@@ -45,9 +46,15 @@ def entry(name: str, content: bytes, *, method: int = 8, **kw: Any) -> RawEntry:
     return RawEntry(name=name, data=stored, method=method, **fields)
 
 
+def local_only(name: str, content: bytes) -> bytes:
+    """A local header + data with no central-directory entry: only a streaming unzipper would see it."""
+    return build_zip([entry(name, content)]).split(b"PK\x01\x02")[0]
+
+
 def build_zip(entries: list[RawEntry]) -> bytes:
     out, central = bytearray(), bytearray()
     for e in entries:
+        out += e.hidden_before
         offset = len(out)
         local = (e.local_name if e.local_name is not None else e.name).encode()
         out += _LOCAL.pack(b"PK\x03\x04", 20, e.flags, e.method, 0, 0x21, e.crc, len(e.data), e.size, len(local), 0)

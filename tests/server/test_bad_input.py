@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from edgeprune.server.models import Bundle, MeasurementRow
 from edgeprune.server.settings import ServerSettings
 from tests.server._helpers import make_bundle, measurement, sha
-from tests.server._zips import RawEntry, build_zip, bundle_entries, entry, sign, zero_bomb
+from tests.server._zips import RawEntry, build_zip, bundle_entries, entry, local_only, sign, zero_bomb
 from tests.server.conftest import Api, make_api
 
 URL = "/api/v1/measurements"
@@ -179,6 +179,10 @@ def _hostile() -> dict[str, tuple[bytes, int, str]]:
         "unlisted small file": (build_zip([*good, entry("extra.txt", b"hello")]), 422, "does not list"),
         "unlisted directory": (build_zip([*good, entry("golden/", b"", method=0)]), 422, "does not list"),
         "case-only duplicate": (build_zip([*good, entry("LABELS.TXT", b"x")]), 400, "twice"),
+        "hidden local entry between entries": (build_zip([good[0], RawEntry(**{
+            **good[1].__dict__, "hidden_before": local_only("evil.sh", b"#!/bin/sh\nrm -rf /\n")}), good[2]]),
+            400, "hidden"),
+        "bytes prepended to the zip": (b"MZ" + b"\0" * 100 + build_zip(good), 400, "hidden"),
         "header size lies": (build_zip([RawEntry(**{**model_tfl.__dict__, "size": model_tfl.size + 7}),
                                         *good[1:]]), 400, "inflates to"),
         "bad CRC": (build_zip([RawEntry(**{**model_tfl.__dict__, "crc": model_tfl.crc ^ 1}), *good[1:]]), 400,
