@@ -242,8 +242,9 @@ def scan_zip(path: str | Path, limits: ZipLimits, keep: dict[str, int] | None = 
              extract_to: Path | None = None) -> dict[str, ZipEntry]:
     """Check every entry of the zip at ``path`` (see the module doc); raise :class:`ZipProblem`.
 
-    ``keep``: ``{name: max bytes}`` of entries whose bytes are returned in :attr:`ZipEntry.data`. ``extract_to``: write the checked
-    content there (an empty directory), so what is extracted is exactly what was checked."""
+    ``keep``: ``{name: max bytes}`` of entries whose bytes are returned in :attr:`ZipEntry.data`.
+    ``extract_to``: write the checked content there (an empty directory), so what is extracted is exactly
+    what was checked."""
     try:
         with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
             infos = _check_central(zf, limits)

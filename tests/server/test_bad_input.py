@@ -381,7 +381,7 @@ def test_each_stored_file_is_hashed_once(api: Api, settings: ServerSettings,
 def test_crashed_upload_files_are_removed_at_start_up(settings: ServerSettings) -> None:
     incoming = settings.data_dir / "bundles" / ".incoming"
     incoming.mkdir(parents=True)
-    stale, busy, fresh = incoming / "upload-crashed.part", incoming / "upload-running.part", incoming / "upload-new.part"
+    stale, busy, fresh = (incoming / f"upload-{name}.part" for name in ("crashed", "running", "new"))
     for p in (stale, busy, fresh):
         p.write_bytes(b"half an upload")
     for p in (stale, busy):

@@ -20,7 +20,13 @@ from edgeprune.server.models import Bundle, BundleArtifactRow, Channel
 from edgeprune.server.ranges import RangedFileResponse
 from edgeprune.server.routes._common import check_name, download_url, etag_matches
 from edgeprune.server.routes.channels import point_channel
-from edgeprune.server.schemas import SHA256_PATTERN, ArtifactSummary, BundleSummary, BundleUploaded
+from edgeprune.server.schemas import (
+    SHA256_PATTERN,
+    ArtifactSummary,
+    BundleSignatureOut,
+    BundleSummary,
+    BundleUploaded,
+)
 from edgeprune.server.security import KeyInfo
 from edgeprune.server.signatures import stored_signature, trusted_keys
 from edgeprune.server.state import ServerState
@@ -115,7 +121,8 @@ def _ingest(
     log.info("bundle %s (%s %s, %d bytes) %s", staged.sha256, model.name, model.version, staged.size_bytes,
              "stored" if created else "already stored")
     body = BundleUploaded(bundle_sha256=staged.sha256, name=model.name, version=model.version,
-                          size_bytes=staged.size_bytes, signature=signature)
+                          size_bytes=staged.size_bytes,
+                          signature=BundleSignatureOut.model_validate(signature) if signature else None)
     return created, body.model_dump()
 
 
@@ -151,7 +158,8 @@ def list_bundles(key: DeviceKey, state: StateDep, limit: int = 100) -> list[Bund
     for b in bundles:
         out.append(BundleSummary(
             bundle_sha256=b.sha256, name=b.name, version=b.version, size_bytes=b.size_bytes,
-            created_at=b.created_at, download_url=download_url(b.sha256), signature=stored_signature(state.store, b.sha256),
+            created_at=b.created_at, download_url=download_url(b.sha256),
+            signature=stored_signature(state.store, b.sha256),
             artifacts=[ArtifactSummary(file=a.file, format=a.format, precision=a.precision,
                                        sha256=a.artifact_sha256, size_bytes=a.size_bytes)
                        for a in arts if a.bundle_sha256 == b.sha256],
