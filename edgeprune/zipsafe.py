@@ -33,6 +33,7 @@ _LOCAL_SIGNATURE = b"PK\x03\x04"
 _UNICODE_PATH_EXTRA = 0x7075  # an alternative name field: two names for one entry are refused
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _UNSET = 0xFFFFFFFF
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}  # controls, bidi overrides, surrogates, private use, separators
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ def unsafe_reason(name: str) -> str | None:
         return "empty name"
     if "\x00" in name:
         return "NUL byte in name"
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        return "control character in name"
+    if any(unicodedata.category(c) in _INVISIBLE for c in name):
+        return "control character in name (or an invisible formatting character such as a direction override)"
     if "\\" in name:
         return "backslash in name"
     if name.startswith("/") or _DRIVE.match(name):

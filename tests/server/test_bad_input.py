@@ -173,6 +173,7 @@ def _hostile() -> dict[str, tuple[bytes, int, str]]:
             RawEntry(**{**model_tfl.__dict__, "local_name": "../model.tflite"}), *good[1:]]), 400, "local header"),
         "NUL in name": (build_zip([*good, entry("labels.txt\x00.sh", b"x")]), 400, "NUL"),
         "control character in name": (build_zip([*good, entry("a\x1b[2Jb.txt", b"x")]), 400, "control"),
+        "direction override in name": (build_zip([*good, entry("report\u202etxt.sh", b"x")]), 400, "control"),
         "backslash": (build_zip([*good, entry("..\\..\\evil", b"x")]), 400, "backslash"),
         "absolute": (build_zip([*good, entry("/etc/passwd", b"x")]), 400, "absolute"),
         "dot-dot": (build_zip([*good, entry("golden/../../evil", b"x")]), 400, "'..'"),
@@ -470,3 +471,23 @@ def test_publish_refuses_locally_with_one_line(tmp_path: Path, case: str, keys: 
     assert "is not a valid bundle" in res.output and "nothing was uploaded" in res.output
     assert "cannot reach" not in res.output and "Traceback" not in res.output
     assert len([line for line in res.output.splitlines() if line.strip()]) == 1
+
+
+def test_publish_signed_bundle_names_the_key(live_server: Any, tmp_path: Path, keys: tuple[Any, Any]) -> None:
+    import hashlib
+
+    import typer
+    from typer.testing import CliRunner
+
+    from edgeprune.cli.publish import publish
+    from tests.server.conftest import ADMIN_KEY
+
+    zip_path = tmp_path / "signed.zip"
+    zip_path.write_bytes(_signed_bundle(keys[0]))
+    app = typer.Typer()
+    app.command("publish")(publish)
+    app.command("noop")(lambda: None)
+    res = CliRunner().invoke(app, ["publish", str(zip_path), "--server", live_server.url],
+                             env={"EDGEPRUNE_API_KEY": ADMIN_KEY})
+    assert res.exit_code == 0, res.output
+    assert f"signed by publisher key {hashlib.sha256(_raw_public(keys[0])).hexdigest()[:16]}" in res.output
