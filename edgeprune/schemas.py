@@ -2,19 +2,67 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MEASUREMENT_SCHEMA_VERSION = 1
+INT64_MAX = 2**63 - 1  # larger integers overflow the app's and the databases' number types
 
 
-class DeviceFingerprint(BaseModel):
+def nonfinite_path(value: Any, path: str = "") -> str | None:
+    """Where ``value`` holds a NaN, an infinity or an integer beyond 64 bits (``None`` when all are finite)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path or "(value)")
+    if isinstance(value, int):
+        return None if -INT64_MAX - 1 <= value <= INT64_MAX else (path or "(value)")
+    if isinstance(value, BaseModel):
+        value = {**dict(value), **(value.model_extra or {})}
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+        if (found := nonfinite_path(item, where)) is not None:
+            return found
+    return None
+
+
+def finite_or_none(value: Any) -> Any:
+    """A copy of JSON-like ``value`` with NaN, infinities and over-long integers replaced by ``None``."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v) for v in value]
+    return value if nonfinite_path(value) is None else None
+
+
+class FiniteModel(BaseModel):
+    """Refuses NaN, Infinity and overflowing numbers (JSON ``1e400`` parses as infinity) in every field."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _numbers_are_finite(self) -> Any:
+        where = nonfinite_path({**dict(self), **(self.model_extra or {})})
+        if where is not None:
+            raise ValueError(f"{where} must be a finite number within 64 bits (NaN, Infinity and overflowing "
+                             "values such as 1e400 are refused; send null when there is no value)")
+        return self
+
+
+class DeviceFingerprint(FiniteModel):
     """What the numbers were measured on."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     kind: str = Field(description="host | adb | qemu-arm64 | ssh | android-app")
     id: str = Field(description="serial, hostname or other stable identifier")
@@ -27,10 +75,10 @@ class DeviceFingerprint(BaseModel):
     battery_temp_c: float | None = None
 
 
-class LatencyStats(BaseModel):
+class LatencyStats(FiniteModel):
     """Summary of repeated timings, in milliseconds (same maths on every device)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     n: int
     mean_ms: float
@@ -43,10 +91,10 @@ class LatencyStats(BaseModel):
     trimmed_mean_ms: float
 
 
-class Measurement(BaseModel):
+class Measurement(FiniteModel):
     """One profiling result of one artifact on one device configuration."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: int = MEASUREMENT_SCHEMA_VERSION
     id: str = Field(default_factory=lambda: uuid.uuid4().hex, description="client-generated, for idempotent upload")
@@ -72,10 +120,10 @@ class Measurement(BaseModel):
 BUNDLE_SCHEMA_VERSION = 1
 
 
-class TensorInfo(BaseModel):
+class TensorInfo(FiniteModel):
     """An input or output tensor as read back from the artifact file itself."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str
     shape: list[int]
@@ -85,10 +133,10 @@ class TensorInfo(BaseModel):
     quant_zero_point: int | None = None
 
 
-class BundleArtifact(BaseModel):
+class BundleArtifact(FiniteModel):
     """One model file inside an app bundle."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     file: str = Field(description="path relative to the bundle root")
     format: str = Field(description="tflite | onnx | coreml")
@@ -101,18 +149,18 @@ class BundleArtifact(BaseModel):
     gate: str = Field("not-run", description="passed | rejected | not-run")
 
 
-class BundleFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BundleFile(FiniteModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     path: str
     sha256: str
     size_bytes: int
 
 
-class GoldenSample(BaseModel):
+class GoldenSample(FiniteModel):
     """A real test input with the output the artifact must reproduce on the phone."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     artifact: str = Field("", description="the artifact file whose outputs expected_logits are; every artifact "
                           "has its own samples ('' in old bundles: the primary artifact)")
@@ -124,10 +172,10 @@ class GoldenSample(BaseModel):
     atol: float
 
 
-class BundleModelJson(BaseModel):
+class BundleModelJson(FiniteModel):
     """``model.json`` at the root of every bundle: what an app needs to load the model without guessing."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: int = BUNDLE_SCHEMA_VERSION
     name: str

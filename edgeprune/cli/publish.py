@@ -19,7 +19,10 @@ def publish(
     app_id: Annotated[str, typer.Option("--app-id", envvar="EDGEPRUNE_APP_ID", help="application id the channel belongs to (the demo app uses edgeprune-demo)")] = "edgeprune-demo",
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="EDGEPRUNE_API_KEY", help="admin key (prefer the env variable)")] = None,
 ) -> None:
-    """Check a bundle locally, upload it (sha256 verified by the server) and optionally point a channel at it."""
+    """Check a bundle locally, upload it (sha256 verified by the server) and optionally point a channel at it.
+
+    The local check is the server's own (every zip entry, finite numbers in model.json, signature.json when
+    present), so a bad bundle fails here with one line before anything is uploaded."""
     from edgeprune.server.client import EdgepruneClient
 
     if not api_key:
@@ -29,6 +32,9 @@ def publish(
     sha = result["bundle_sha256"]
     console.print(f"published {result['name']} {result['version']} ({result['size_bytes']} bytes) sha256 {sha}",
                   highlight=False, soft_wrap=True)
+    signature = result.get("signature")
+    console.print(f"  signed by publisher key {signature['key_id']}" if signature else
+                  "  not signed (no signature.json in the bundle)", highlight=False)
     if channel:
         console.print(f"channel {app_id}/{channel} -> {sha[:12]}", highlight=False)
         console.print(f"  devices fetch: {server.rstrip('/')}/api/v1/apps/{app_id}/channels/{channel}/current",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.schemas import LatencyStats
+from edgeprune.schemas import LatencyStats, nonfinite_path
 
 NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf"
 
@@ -330,6 +330,8 @@ def summary_latency(out: BenchmarkOutput) -> tuple[LatencyStats | None, dict[str
     inf = out.inference
     if inf is None or inf.avg_ms is None or inf.count < 1:
         return None, {"latency_source": "none: the tool printed no inference statistics"}
+    if nonfinite_path([inf.avg_ms, inf.min_ms, inf.max_ms, inf.median_ms, inf.p95_ms, inf.std_ms]) is not None:
+        return None, {"latency_source": "none: the tool printed non-finite statistics (nan/inf)"}
     mn = inf.min_ms if inf.min_ms is not None else inf.avg_ms
     mx = inf.max_ms if inf.max_ms is not None else inf.avg_ms
     p50 = inf.median_ms if inf.median_ms is not None else inf.avg_ms

@@ -28,7 +28,7 @@ from edgeprune.registry import Registry
 from edgeprune.rundir.manifest import Manifest, load_manifest
 from edgeprune.rundir.outcomes import ExportedArtifact, VerifiedArtifact
 from edgeprune.rundir.paths import MANIFEST
-from edgeprune.schemas import BundleArtifact, BundleFile, BundleModelJson, GoldenSample
+from edgeprune.schemas import BundleArtifact, BundleFile, BundleModelJson, GoldenSample, finite_or_none
 
 APPS: Registry[str] = Registry("app")
 APPS.add("android", "android")  # one line per supported app kind
@@ -146,7 +146,7 @@ def _metrics_entry(chosen: _Chosen, class_names: list[str], manifest: Manifest) 
         per_class[name] = {key: (m[src][i] if i < len(m.get(src) or []) else None) for key, src in (
             ("sensitivity", "per_class_sensitivity"), ("specificity", "per_class_specificity"),
             ("precision", "per_class_precision"), ("auroc", "auroc_ovr"), ("support", "support"))}
-    return {
+    return finite_or_none({  # NaN (e.g. AUROC of a class absent from the test set) is not JSON: null
         "artifact": rec.name, "variant": rec.variant, "precision": rec.precision,
         "macs": rec.macs, "params": rec.params,
         "test_set": {"dataset": manifest.data.get("name"), "n": m.get("n"),
@@ -155,7 +155,7 @@ def _metrics_entry(chosen: _Chosen, class_names: list[str], manifest: Manifest) 
         "per_class": per_class, "confusion": m.get("confusion"),
         "vs_torch": v.vs_torch.summary() if v.vs_torch else {}, "vs_dense_float": v.vs_dense_float or {},
         "gate": {"status": chosen.gate, **(v.gate.summary() if v.gate else {})},
-    }
+    })
 
 
 def default_version(artifacts: list[ExportedArtifact]) -> str:

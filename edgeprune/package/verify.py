@@ -23,6 +23,7 @@ from edgeprune.fsutil import sha256_file
 from edgeprune.package import golden as g
 from edgeprune.package.signing import SIGNATURE_FILE
 from edgeprune.schemas import BundleArtifact, BundleModelJson
+from edgeprune.zipsafe import ZipLimits, ZipProblem, scan_zip
 
 PREPROCESS_ATOL = 1e-5  # PNG -> contract.apply must reproduce the stored golden input
 
@@ -67,18 +68,22 @@ def _unsafe(rel: str) -> bool:
 
 @contextmanager
 def _bundle_dir(path: Path) -> Iterator[Path]:
-    """The bundle root of a directory, or of a zip extracted to a temporary directory (unsafe names refused)."""
+    """The bundle root of a directory, or of a zip extracted to a temporary directory.
+
+    Every zip entry is checked while it is inflated (names, real sizes, ratio, CRC: see edgeprune.zipsafe);
+    what is extracted is exactly what was checked."""
     if path.is_dir():
         yield path
         return
     if not zipfile.is_zipfile(path):
         raise EdgepruneError(f"{path} is neither a bundle directory nor a zip", "pass the bundle directory or .zip")
-    with tempfile.TemporaryDirectory(prefix="edgeprune-bundle-") as tmp, zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if _unsafe(info.filename.rstrip("/")):
-                raise EdgepruneError(f"{path} holds an unsafe entry name {info.filename!r}",
-                                     "do not use this zip; re-create it with 'edgeprune package'")
-        zf.extractall(tmp)
+    with tempfile.TemporaryDirectory(prefix="edgeprune-bundle-") as tmp:
+        try:
+            scan_zip(path, ZipLimits(), extract_to=Path(tmp))
+        except ZipProblem as exc:
+            what = "holds an unsafe entry" if exc.kind == "unsafe" else "is not a safe bundle zip"
+            raise EdgepruneError(f"{path} {what}: {exc.message}",
+                                 "do not use this zip; re-create it with 'edgeprune package'") from exc
         yield Path(tmp)
 
 

@@ -16,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from edgeprune import __version__
 from edgeprune.errors import EdgepruneError
@@ -77,6 +78,27 @@ async def _on_edgeprune_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=400, content={"detail": str(exc)})
 
 
+def _database_unavailable(exc: BaseException) -> bool:
+    """Connection-level database failures (server down, file unreadable, pool exhausted), not query bugs."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.IntegrityError | sa.DataError | sa.ProgrammingError | sa.NotSupportedError):
+        return False
+    return isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError | sa.DatabaseError
+                      | sa.DisconnectionError)
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """JSON instead of plain text for failures: 503 while the database is unreachable, else 500."""
+    if _database_unavailable(exc):
+        log.error("database unavailable during %s %s: %s", request.method, request.url.path,
+                  str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"detail": "the database is unavailable; retry later"})
+    log.error("unexpected error during %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(status_code=500, content={"detail": "internal server error (see the server log)"})
+
+
 def create_app(
     settings: ServerSettings | None = None,
     on_new_admin_key: Callable[[str], None] | None = None,
@@ -110,6 +132,8 @@ def create_app(
     app.include_router(dashboard.router)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(EdgepruneError, _on_edgeprune_error)
+    app.add_exception_handler(SQLAlchemyError, _on_unexpected_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)  # last resort: still JSON (500)
     app.add_middleware(AuthGateMiddleware)  # innermost of the middlewares: CORS preflights pass it untouched
 
     def limit_for(method: str, path: str) -> tuple[int, str]:

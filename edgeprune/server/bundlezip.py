@@ -1,16 +1,14 @@
 """Checks on a bundle zip before it is accepted (shared by the server and ``edgeprune publish``).
 
 A bundle is a zip with ``model.json`` (:class:`edgeprune.schemas.BundleModelJson`) at its root; every file
-it lists (``files`` and ``artifacts``) must be in the zip with the listed sha256.
+it lists (``files`` and ``artifacts``) must be in the zip with the listed size and sha256, and the zip may
+hold nothing else except an optional ``signature.json`` (checked by :mod:`edgeprune.server.signatures`).
+Every entry is inflated and checked by :func:`edgeprune.zipsafe.scan_zip`, listed or not.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import stat
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +16,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from edgeprune.schemas import BundleModelJson
+from edgeprune.server.signatures import (
+    MAX_SIGNATURE_BYTES,
+    SIGNATURE_FILE,
+    BundleSignature,
+    SignatureRejected,
+    check_signature,
+    enforce_publishers,
+)
+from edgeprune.zipsafe import ZipLimits, ZipProblem, scan_zip, unsafe_reason
 
 MODEL_JSON = "model.json"
-_DRIVE = re.compile(r"^[A-Za-z]:")
+MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024
+_STATUS = {"malformed": 400, "unsafe": 400, "too-large": 413, "bomb": 422}
+
+__all__ = ["MODEL_JSON", "BundleInfo", "BundleRejected", "inspect_bundle", "unsafe_reason"]
 
 
 class BundleRejected(Exception):
@@ -36,61 +46,12 @@ class BundleRejected(Exception):
 class BundleInfo:
     model: BundleModelJson
     model_json: dict[str, Any]
+    signature: BundleSignature | None = None
 
 
-def unsafe_reason(name: str) -> str | None:
-    """Why ``name`` could escape the bundle directory when extracted (``None`` if it is a safe path)."""
-    if not name or "\x00" in name:
-        return "empty name or NUL byte"
-    if "\\" in name:
-        return "backslash in name"
-    if name.startswith("/") or _DRIVE.match(name):
-        return "absolute path"
-    parts = name.rstrip("/").split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        return "'..', '.' or empty path component"
-    return None
-
-
-def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
-    digest, total = hashlib.sha256(), 0
-    with zf.open(info) as fh:
-        while block := fh.read(1 << 20):
-            total += len(block)
-            if total > info.file_size:
-                raise BundleRejected(400, f"zip entry {info.filename!r} is larger than its header says")
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _check_entries(zf: zipfile.ZipFile, max_uncompressed: int) -> dict[str, zipfile.ZipInfo]:
-    entries: dict[str, zipfile.ZipInfo] = {}
-    total = 0
-    for info in zf.infolist():
-        reason = unsafe_reason(info.filename)
-        if reason:
-            raise BundleRejected(400, f"unsafe zip entry name {info.filename!r}: {reason}")
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise BundleRejected(400, f"zip entry {info.filename!r} is a symbolic link")
-        if info.flag_bits & 0x1:
-            raise BundleRejected(400, f"zip entry {info.filename!r} is encrypted")
-        if info.filename in entries:
-            raise BundleRejected(400, f"zip entry {info.filename!r} appears twice")
-        total += info.file_size
-        if total > max_uncompressed:
-            raise BundleRejected(413, f"bundle contents exceed {max_uncompressed} bytes uncompressed")
-        entries[info.filename] = info
-    return entries
-
-
-def _read_model_json(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo]) -> BundleInfo:
-    info = entries.get(MODEL_JSON)
-    if info is None:
-        raise BundleRejected(422, "the bundle has no model.json at its root")
-    if info.file_size > 16 * 1024 * 1024:
-        raise BundleRejected(422, "model.json is larger than 16 MB")
+def _parse_model_json(data: bytes) -> BundleInfo:
     try:
-        raw = json.loads(zf.read(info).decode("utf-8"))
+        raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleRejected(422, f"model.json is not valid JSON: {exc}") from exc
     try:
@@ -103,36 +64,56 @@ def _read_model_json(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo]) -
     return BundleInfo(model=model, model_json=raw)
 
 
-def inspect_bundle(path: Path, max_uncompressed: int) -> BundleInfo:
-    """Validate the bundle zip at ``path``; raise :class:`BundleRejected` with a clear message."""
+def _listed(model: BundleModelJson) -> dict[str, tuple[str, int]]:
+    listed: dict[str, tuple[str, int]] = {}
+    pairs = [(f.path, f.sha256, f.size_bytes) for f in model.files]
+    pairs += [(a.file, a.sha256, a.size_bytes) for a in model.artifacts]
+    for name, sha, size in pairs:
+        reason = unsafe_reason(name)
+        if reason or name in (MODEL_JSON, SIGNATURE_FILE) or name.endswith("/"):
+            raise BundleRejected(422, f"model.json lists an unsafe path {name!r}: {reason or 'reserved name'}")
+        if listed.get(name, (sha.lower(), size)) != (sha.lower(), size):
+            raise BundleRejected(422, f"model.json lists {name!r} twice with different checksums")
+        listed[name] = (sha.lower(), size)
+    return listed
+
+
+def inspect_bundle(path: Path, max_uncompressed: int, *, limits: ZipLimits | None = None,
+                   publisher_keys: dict[str, bytes] | None = None) -> BundleInfo:
+    """Validate the bundle zip at ``path``; raise :class:`BundleRejected` with a clear message.
+
+    ``publisher_keys`` (``{key_id: raw key}``): when not empty, only bundles signed by one of them pass."""
+    limits = limits or ZipLimits(max_total=max_uncompressed, max_entry=max_uncompressed)
+    kept = {MODEL_JSON: MAX_MODEL_JSON_BYTES, SIGNATURE_FILE: MAX_SIGNATURE_BYTES}
     try:
-        with zipfile.ZipFile(path) as zf:
-            entries = _check_entries(zf, max_uncompressed)
-            bundle = _read_model_json(zf, entries)
-            listed = [(f.path, f.sha256, f.size_bytes) for f in bundle.model.files]
-            listed += [(a.file, a.sha256, a.size_bytes) for a in bundle.model.artifacts]
-            for name, sha, size in listed:
-                reason = unsafe_reason(name)
-                if reason:
-                    raise BundleRejected(422, f"model.json lists an unsafe path {name!r}: {reason}")
-                member = entries.get(name)
-                if member is None:
-                    raise BundleRejected(422, f"model.json lists {name!r} but the zip does not contain it")
-                if member.file_size != size:
-                    raise BundleRejected(
-                        422, f"{name!r} is {member.file_size} bytes but model.json says {size} bytes"
-                    )
-                actual = _hash_member(zf, member)
-                if actual != sha.lower():
-                    raise BundleRejected(
-                        422, f"{name!r} has sha256 {actual} but model.json says {sha}: the bundle is inconsistent"
-                    )
-    except BundleRejected:
-        raise
-    except zipfile.BadZipFile as exc:
-        raise BundleRejected(400, f"the upload is not a valid zip file: {exc}") from exc
-    except (RuntimeError, NotImplementedError, OSError, EOFError) as exc:
-        raise BundleRejected(400, f"the zip file could not be read: {exc}") from exc
-    except Exception as exc:  # zlib.error and friends from damaged archives
-        raise BundleRejected(400, f"the zip file is damaged: {exc}") from exc
-    return bundle
+        entries = scan_zip(path, limits, keep=kept)
+    except ZipProblem as exc:
+        raise BundleRejected(_STATUS[exc.kind], exc.message) from exc
+    if MODEL_JSON not in entries:
+        raise BundleRejected(422, "the bundle has no model.json at its root")
+    model_bytes = entries[MODEL_JSON].data or b""
+    info = _parse_model_json(model_bytes)
+    listed = _listed(info.model)
+    for name, (sha, size) in listed.items():
+        member = entries.get(name)
+        if member is None:
+            raise BundleRejected(422, f"model.json lists {name!r} but the zip does not contain it")
+        if member.size_bytes != size:
+            raise BundleRejected(422, f"{name!r} is {member.size_bytes} bytes but model.json says {size} bytes")
+        if member.sha256 != sha:
+            raise BundleRejected(
+                422, f"{name!r} has sha256 {member.sha256} but model.json says {sha}: the bundle is inconsistent")
+    parents = {"/".join(n.split("/")[:i]) + "/" for n in listed for i in range(1, n.count("/") + 1)}
+    for name, member in entries.items():
+        allowed = name in listed or name in kept or (member.is_dir and name in parents)
+        if not allowed:
+            raise BundleRejected(422, f"the zip holds {name!r}, which model.json does not list: only listed files "
+                                      f"(and {SIGNATURE_FILE}) may be in a bundle")
+    signature = None
+    try:
+        if SIGNATURE_FILE in entries:
+            signature = check_signature(entries[SIGNATURE_FILE].data or b"", model_bytes)
+        enforce_publishers(signature, publisher_keys or {})
+    except SignatureRejected as exc:
+        raise BundleRejected(exc.status, exc.message) from exc
+    return BundleInfo(model=info.model, model_json=info.model_json, signature=signature)

@@ -90,9 +90,9 @@ class EdgepruneClient:
             zip_path = locate_bundle(Path(path), Path(work))
             try:
                 inspect_bundle(zip_path, max_uncompressed=1 << 40)
-            except BundleRejected as exc:
+            except BundleRejected as exc:  # checked here first: nothing is uploaded
                 raise EdgepruneError(f"{zip_path} is not a valid bundle: {exc.message}",
-                                     "re-run the package stage") from exc
+                                     "re-create it with 'edgeprune package' (nothing was uploaded)") from exc
             return self.upload_bundle(zip_path, app_id, channel)
 
     def set_channel(self, app_id: str, channel: str, bundle_sha256: str) -> dict[str, Any]:

@@ -11,6 +11,16 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
+class BundleSignatureOut(BaseModel):
+    """The publisher's Ed25519 signature over model.json, verified when the bundle was stored."""
+
+    key_id: str = Field(description="first 16 hex characters of the sha256 of the raw public key")
+    algorithm: str = Field(description="Ed25519")
+    public_key: str = Field(description="base64 of the raw 32-byte public key")
+    signature: str = Field(description="base64 of the 64-byte signature over the exact bytes of model.json")
+    signed_sha256: str = Field(description="sha256 of the signed model.json")
+
+
 class BundleUploaded(BaseModel):
     """Answer to ``POST /api/v1/bundles``."""
 
@@ -18,6 +28,7 @@ class BundleUploaded(BaseModel):
     name: str
     version: str
     size_bytes: int
+    signature: BundleSignatureOut | None = Field(None, description="null when the bundle is not signed")
 
 
 class ArtifactSummary(BaseModel):
@@ -68,6 +79,7 @@ class CurrentModel(BaseModel):
     size_bytes: int
     download_url: str
     model_json: dict[str, Any]
+    signature: BundleSignatureOut | None = Field(None, description="null when the bundle is not signed")
 
 
 class KeyCreate(BaseModel):

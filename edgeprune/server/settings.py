@@ -34,6 +34,8 @@ class ServerSettings(BaseModel):
     log_level: str = "info"
     db_pool_size: int = Field(10, ge=1, le=200)
     auth_cache_seconds: float = Field(10.0, ge=0, description="how long a verified key is trusted without a lookup")
+    publisher_keys: list[str] = Field(default_factory=list, description="Ed25519 public keys (base64 or key "
+                                      "files, comma-separated); when set, only bundles signed by one are accepted")
     # key lifecycle, abuse limits and retention (deploy/README.md "Keys: scopes, expiry, rotation")
     rate_limit_per_minute: int = Field(600, ge=0, description="requests per minute per key; 0 = no limit")
     rate_limit_burst: int = Field(120, ge=1, description="requests a key may send at once before the rate applies")
@@ -59,6 +61,24 @@ class ServerSettings(BaseModel):
             if origin == "*" or not origin.startswith(("http://", "https://")):
                 raise ValueError(f"CORS origin {origin!r} must be an explicit http(s)://host[:port] origin, not '*'")
         return value
+
+    @field_validator("publisher_keys", mode="before")
+    @classmethod
+    def _split_publisher_keys(cls, value: Any) -> Any:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @field_validator("publisher_keys")
+    @classmethod
+    def _readable_publisher_keys(cls, value: list[str]) -> list[str]:
+        """Each key as base64 of its raw 32 bytes (key files are read once, at start-up)."""
+        import base64
+
+        from edgeprune.server.signatures import parse_public_key
+
+        try:
+            return [base64.b64encode(parse_public_key(entry)).decode("ascii") for entry in value]
+        except EdgepruneError as exc:
+            raise ValueError(exc.problem) from exc
 
     @field_validator("admin_key")
     @classmethod

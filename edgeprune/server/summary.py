@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from edgeprune.server.db import Database
+from edgeprune.server.jsonsafe import loads_tolerant
 from edgeprune.server.models import Bundle, BundleArtifactRow, Channel, DeliveryEvent, MeasurementRow
 
 ACCURACY_KEYS = ("balanced_accuracy", "bal_acc", "balanced_acc")
@@ -48,7 +49,15 @@ class Summary:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _body(text: str) -> dict[str, Any]:
+    """A stored measurement with any non-finite number as None (damaged rows read as empty)."""
+    value, _ = loads_tolerant(text, "a stored measurement")
+    return value if isinstance(value, dict) else {}
 
 
 def _find_accuracy(obj: Any, depth: int = 0) -> float | None:
@@ -81,7 +90,8 @@ def _device_label(body: dict[str, Any]) -> str:
 
 
 def _stats(bodies: list[dict[str, Any]]) -> DeviceStats:
-    timed = [b["latency"]["p50_ms"] for b in bodies if b.get("latency") and b.get("timing_meaningful", True)]
+    timed = [p50 for b in bodies if isinstance(b.get("latency"), dict) and b.get("timing_meaningful", True)
+             and (p50 := _number(b["latency"].get("p50_ms"))) is not None]
     memory = [m for b in bodies if (m := _number(b.get("peak_rss_mb")) or _number(b.get("pss_mb"))) is not None]
     return DeviceStats(
         n=len(bodies),
@@ -112,13 +122,13 @@ def summarize(db: Database, max_bundles: int = 30, max_measurements: int = 5000)
 
     by_artifact: dict[str, list[dict[str, Any]]] = {}
     for raw in rows:
-        body = json.loads(raw)
+        body = _body(raw)
         by_artifact.setdefault(str(body.get("artifact_sha256", "")).lower(), []).append(body)
 
     builds: list[BuildRow] = []
     devices: set[str] = set()
     for b in bundles:
-        metrics = json.loads(b.model_json).get("metrics", {}) or {}
+        metrics = (loads_tolerant(b.model_json, f"bundle {b.sha256}")[0] or {}).get("metrics", {}) or {}
         own = [a for a in arts if a.bundle_sha256 == b.sha256]
         for i, a in enumerate(own):
             bodies = list(by_artifact.get(a.artifact_sha256, []))
@@ -134,5 +144,5 @@ def summarize(db: Database, max_bundles: int = 30, max_measurements: int = 5000)
                 balanced_accuracy=balanced_accuracy(metrics, a.file, a.precision, a.artifact_sha256),
                 channels=sorted(f"{c.app_id}/{c.name}" for c in chans if c.bundle_sha256 == b.sha256),
                 devices={d: _stats(v) for d, v in per_device.items()}))
-    return Summary(builds=builds, devices=sorted(devices), recent=[json.loads(r) for r in recent],
+    return Summary(builds=builds, devices=sorted(devices), recent=[_body(r) for r in recent],
                    deliveries=[(str(a), str(c), str(abi), int(n)) for a, c, abi, n in deliveries])

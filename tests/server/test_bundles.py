@@ -21,7 +21,7 @@ def test_upload_is_content_addressed_and_idempotent(api: Api, settings: ServerSe
     first = api.upload(data)
     assert first.status_code == 201
     assert first.json() == {"bundle_sha256": sha(data), "name": "retina", "version": "1.2.0",
-                            "size_bytes": len(data)}
+                            "size_bytes": len(data), "signature": None}
     again = api.upload(data)
     assert again.status_code == 200 and again.json() == first.json()
     listed = api.client.get("/api/v1/bundles", headers=api.admin).json()

@@ -15,7 +15,8 @@ def test_current_model_with_conditional_get(api: Api) -> None:
     resp = api.client.get(f"{CH}/current", params={"abi": "arm64-v8a"}, headers=api.device)
     assert resp.status_code == 200
     body = resp.json()
-    assert set(body) == {"bundle_sha256", "name", "version", "size_bytes", "download_url", "model_json"}
+    assert set(body) == {"bundle_sha256", "name", "version", "size_bytes", "download_url", "model_json",
+                         "signature"}
     assert body["bundle_sha256"] == bundle_sha and body["size_bytes"] == len(data)
     assert body["download_url"] == f"/api/v1/bundles/{bundle_sha}/download"
     assert body["model_json"] == doc

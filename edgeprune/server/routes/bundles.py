@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import datetime
@@ -18,12 +17,21 @@ from starlette.datastructures import UploadFile
 from edgeprune.server.audit import audit
 from edgeprune.server.bundlezip import BundleInfo, BundleRejected, inspect_bundle
 from edgeprune.server.deps import AdminKey, DeviceKey, StateDep
+from edgeprune.server.jsonsafe import dumps_strict
 from edgeprune.server.models import Bundle, BundleApp, BundleArtifactRow, Channel
 from edgeprune.server.pagination import Cursor, Limit, decode_cursor, encode_cursor, page
+from edgeprune.server.ranges import RangedFileResponse
 from edgeprune.server.routes._common import check_name, download_url, etag_matches
 from edgeprune.server.routes.channels import link_bundle_to_app, point_channel
-from edgeprune.server.schemas import SHA256_PATTERN, ArtifactSummary, BundleSummary, BundleUploaded
+from edgeprune.server.schemas import (
+    SHA256_PATTERN,
+    ArtifactSummary,
+    BundleSignatureOut,
+    BundleSummary,
+    BundleUploaded,
+)
 from edgeprune.server.security import KeyInfo
+from edgeprune.server.signatures import stored_signature, trusted_keys
 from edgeprune.server.state import ServerState
 from edgeprune.server.storage import BundleCorrupt, BundleMissing, UploadTooLarge
 
@@ -100,13 +108,15 @@ def _ingest(
                 400, f"sha256 mismatch: the form says {client_sha} but the uploaded file hashes to "
                 f"{staged.sha256} (corrupted upload or wrong file)")
         try:
-            info = inspect_bundle(staged.path, 4 * settings.max_bundle_bytes)
+            info = inspect_bundle(staged.path, 4 * settings.max_bundle_bytes,
+                                  publisher_keys=trusted_keys(settings.publisher_keys))
         except BundleRejected as exc:
             raise HTTPException(exc.status, exc.message) from exc
     except BaseException:
         state.store.discard(staged)
         raise
-    state.store.commit(staged)
+    signature = info.signature.to_dict() if info.signature else None
+    state.store.commit(staged, {"signature": signature})
     created = _record(state, staged.sha256, staged.size_bytes, info, key)
     if app_id is not None and channel is not None:
         point_channel(state, app_id, channel, staged.sha256, key)
@@ -116,7 +126,8 @@ def _ingest(
     log.info("bundle %s (%s %s, %d bytes) %s", staged.sha256, model.name, model.version, staged.size_bytes,
              "stored" if created else "already stored")
     body = BundleUploaded(bundle_sha256=staged.sha256, name=model.name, version=model.version,
-                          size_bytes=staged.size_bytes)
+                          size_bytes=staged.size_bytes,
+                          signature=BundleSignatureOut.model_validate(signature) if signature else None)
     return created, body.model_dump()
 
 
@@ -128,7 +139,7 @@ def _record(state: ServerState, sha: str, size: int, info: BundleInfo, key: KeyI
                 return False
             model = info.model
             session.add(Bundle(sha256=sha, name=model.name, version=model.version, size_bytes=size,
-                               model_json=json.dumps(info.model_json), uploaded_by=key.id))
+                               model_json=dumps_strict(info.model_json), uploaded_by=key.id))
             session.flush()
             for art in model.artifacts:
                 session.add(BundleArtifactRow(
@@ -168,6 +179,7 @@ def list_bundles(request: Request, key: DeviceKey, state: StateDep, limit: Limit
         return BundleSummary(
             bundle_sha256=b.sha256, name=b.name, version=b.version, size_bytes=b.size_bytes,
             created_at=b.created_at, download_url=download_url(b.sha256),
+            signature=stored_signature(state.store, b.sha256),
             artifacts=[ArtifactSummary(file=a.file, format=a.format, precision=a.precision,
                                        sha256=a.artifact_sha256, size_bytes=a.size_bytes)
                        for a in arts if a.bundle_sha256 == b.sha256],
@@ -207,7 +219,7 @@ def download_bundle(sha256: ShaPath, request: Request, key: DeviceKey, state: St
         raise HTTPException(500, f"bundle {sha256} is missing from the server's store; re-upload it") from exc
     except BundleCorrupt as exc:
         raise HTTPException(500, f"bundle {sha256} failed its sha256 check on the server; re-upload it") from exc
-    return FileResponse(path, media_type="application/zip", filename=filename, headers=headers)
+    return RangedFileResponse(path, media_type="application/zip", filename=filename, headers=headers)
 
 
 router.add_api_route("/{sha256}/download", download_bundle, methods=["HEAD"], operation_id="head_bundle_download",

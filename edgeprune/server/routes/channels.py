@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated
 
@@ -14,11 +13,13 @@ from sqlalchemy.orm import Session
 
 from edgeprune.server.audit import audit
 from edgeprune.server.deps import AdminKey, DeviceKey, StateDep, check_app
+from edgeprune.server.jsonsafe import loads_tolerant, repaired_headers
 from edgeprune.server.models import Bundle, BundleApp, Channel, ChannelEvent, utcnow
 from edgeprune.server.pagination import Cursor, Limit, cursor_int, encode_cursor, page
 from edgeprune.server.routes._common import download_url, etag_matches
 from edgeprune.server.schemas import NAME_PATTERN, ChannelEventOut, ChannelPointer, ChannelState, CurrentModel
 from edgeprune.server.security import KeyInfo
+from edgeprune.server.signatures import stored_signature
 from edgeprune.server.state import ServerState
 
 log = logging.getLogger("edgeprune.server.channels")
@@ -100,9 +101,11 @@ def current_model(app_id: AppId, channel: ChannelName, request: Request, key: De
     headers = {"ETag": f'"{sha}"', "Cache-Control": "no-cache"}
     if not_modified:
         return Response(status_code=304, headers=headers)
+    model_json, repaired = loads_tolerant(bundle.model_json, f"model.json of bundle {sha}")
     body = CurrentModel(bundle_sha256=sha, name=bundle.name, version=bundle.version, size_bytes=bundle.size_bytes,
-                        download_url=download_url(sha), model_json=json.loads(bundle.model_json))
-    return JSONResponse(body.model_dump(), headers=headers)
+                        download_url=download_url(sha), model_json=model_json or {},
+                        signature=stored_signature(state.store, sha))
+    return JSONResponse(body.model_dump(), headers={**headers, **repaired_headers([sha] if repaired else [])})
 
 
 @router.get("/{channel}/history", response_model=list[ChannelEventOut])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from edgeprune.schemas import Measurement
 from edgeprune.server.deps import DeviceKey, StateDep
+from edgeprune.server.jsonsafe import dumps_strict, loads_tolerant, repaired_headers
 from edgeprune.server.models import BundleArtifactRow, MeasurementRow
 from edgeprune.server.quota import check_quota
 
@@ -55,7 +55,7 @@ def post_measurement(measurement: Measurement, key: DeviceKey, state: StateDep) 
     """Store one measurement; retries with the same ``id`` and body return the stored record (200)."""
     _check_limits(measurement)
     body = measurement.model_dump(mode="json")
-    text = json.dumps(body)
+    text = dumps_strict(body)
     row = MeasurementRow(
         id=measurement.id, artifact_sha256=measurement.artifact_sha256.lower(),
         artifact_name=measurement.artifact_name, device_kind=measurement.device.kind,
@@ -79,8 +79,8 @@ def post_measurement(measurement: Measurement, key: DeviceKey, state: StateDep) 
         raise HTTPException(500, "could not store the measurement")
     if not key.is_admin and existing.key_id != key.id:
         raise HTTPException(409, f"id {measurement.id!r} is already used by another client; use a new id")
-    stored = json.loads(existing.body)
-    if not _matches(stored, measurement):
+    stored, _ = loads_tolerant(existing.body, f"measurement {measurement.id!r}")
+    if stored is None or not _matches(stored, measurement):
         raise HTTPException(409, f"a different measurement with id {measurement.id!r} is already stored; "
                                  "use a new id for a new result")
     return JSONResponse(stored, status_code=200)
@@ -97,7 +97,7 @@ def list_measurements(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
     """Measurements, newest first, optionally filtered; a device key sees only what it posted itself."""
-    query = select(MeasurementRow.body)
+    query = select(MeasurementRow.id, MeasurementRow.body)
     if not key.is_admin:
         query = query.where(MeasurementRow.key_id == key.id)
     if artifact_sha256:
@@ -110,8 +110,15 @@ def list_measurements(
                                 MeasurementRow.artifact_sha256 == bundle_sha256))
     query = query.order_by(MeasurementRow.received_at.desc(), MeasurementRow.id).limit(limit).offset(offset)
     with state.db.read() as session:
-        bodies = session.scalars(query).all()
-    return JSONResponse([json.loads(b) for b in bodies])
+        rows = session.execute(query).all()
+    out, repaired = [], []
+    for row_id, text in rows:
+        body, fixed = loads_tolerant(text, f"measurement {row_id!r}")
+        if body is not None:
+            out.append(body)
+        if fixed:
+            repaired.append(str(row_id))
+    return JSONResponse(out, headers=repaired_headers(repaired))
 
 
 @router.get("/{measurement_id}", response_model=Measurement)
@@ -120,4 +127,7 @@ def get_measurement(measurement_id: str, key: DeviceKey, state: StateDep) -> JSO
         row = session.get(MeasurementRow, measurement_id)
     if row is None or (not key.is_admin and row.key_id != key.id):
         raise HTTPException(404, f"no measurement with id {measurement_id!r}")
-    return JSONResponse(json.loads(row.body))
+    body, fixed = loads_tolerant(row.body, f"measurement {measurement_id!r}")
+    if body is None:
+        raise HTTPException(500, f"measurement {measurement_id!r} is stored damaged (not JSON); delete it")
+    return JSONResponse(body, headers=repaired_headers([measurement_id] if fixed else []))
