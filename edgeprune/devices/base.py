@@ -64,6 +64,7 @@ class Device(ABC):
     """A place that can fingerprint itself and time a model file; one subclass (one file) per kind."""
 
     kind: ClassVar[str]
+    can_time: ClassVar[bool] = True  # False for emulated lanes: parity checks only, no meaningful latency
 
     @classmethod
     def from_spec(cls, arg: str | None) -> Device:

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -95,6 +96,8 @@ class Exporter(ABC):
     requires: ClassVar[dict[str, str]] = {}
     layouts: ClassVar[tuple[str, ...]] = ("NCHW",)
     calibrated: ClassVar[frozenset[str]] = frozenset()  # precisions that need calib_inputs
+    needs_calibration: ClassVar[frozenset[str]] = frozenset()  # declared capability (new name of calibrated)
+    io_dtypes: ClassVar[Mapping[str, tuple[str, ...]]] = {}  # precision -> allowed I/O dtypes, default first
     expected: ClassVar[dict[str, str]] = {}  # precision -> quantization the file should show
     backend_dist: ClassVar[str | None] = None  # pip distribution whose version is recorded
 
