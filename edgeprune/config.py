@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edgeprune.errors import EdgepruneError
 
-
 MEMORY_DATA = "memory:"  # data.source prefix of arrays handed over in Python (edgeprune.data.arrays)
 
 

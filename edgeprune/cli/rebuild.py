@@ -21,8 +21,11 @@ def rebuild(
                                              "(default RUN_DIR.rebuild); it goes to OUT/<run name>")] = None,
 ) -> None:
     """Rebuild RUN_DIR and report per artifact: bit-identical, within tolerance, or different (and why)."""
-    from edgeprune.pipeline.rebuild import REBUILD_JSON, rebuild_run
+    from edgeprune.pipeline.manifest import load_manifest
+    from edgeprune.pipeline.rebuild import REBUILD_JSON, config_from_manifest, rebuild_run
+    from edgeprune.preflight import check_build
 
+    check_build(config_from_manifest(load_manifest(run_dir)))  # e.g. a model that was only in memory
     result = rebuild_run(run_dir, out, console=console, command=["edgeprune", *sys.argv[1:]])
     table = Table(title=f"rebuild of {run_dir}")
     for col in ("artifact", "result", "max-abs diff", "top-1 agree", "Δ bal. acc", "why"):

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from edgeprune.config import MEMORY_DATA
 from edgeprune.data.splits import stratified_sample, stratified_split
 from edgeprune.data.synthetic import embedded_data_dir
-from edgeprune.config import MEMORY_DATA
 from edgeprune.errors import EdgepruneError
 
 __all__ = [
