@@ -32,7 +32,7 @@ def stages_until(last: str | None) -> tuple[str, ...] | None:
 def check_build(cfg: BuildConfig, stages: Collection[str] | None = None) -> list[str]:
     """Check what the given build stages (default: all) need; returns notes on what will be left out.
 
-    The checks that need no torch (targets, devices, data) run first, so most mistakes fail within a second.
+    The checks that need no torch (targets, devices) run first, so those mistakes fail within a second.
     """
     from edgeprune.data import check_source
 
@@ -44,8 +44,8 @@ def check_build(cfg: BuildConfig, stages: Collection[str] | None = None) -> list
         notes += check_devices(cfg.profile)
         if runs("export") and cfg.profile.devices and "tflite" not in _formats(cfg.export):
             notes.append("only .tflite files are profiled and no target writes one: the profile stage times nothing")
-    check_source(cfg.data.source)
     check_model(cfg.model)
+    check_source(cfg.data.source)
     if runs("prune"):
         check_criterion(cfg.prune.criterion, cfg.prune.options)
     return notes
