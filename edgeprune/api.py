@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Console
 
 from edgeprune.config import BuildConfig, apply_overrides, load_config, overrides, validate_config
@@ -63,7 +64,11 @@ class BuildResult:
             raise EdgepruneError(f"{run_dir} has no {REPORT_JSON}", "run edgeprune build into it first")
         from edgeprune.fsutil import read_json
 
-        report = validate_report(read_json(path))
+        try:
+            report = validate_report(read_json(path))
+        except ValidationError as exc:
+            raise EdgepruneError(f"{path} does not match the report schema ({exc.errors()[0]['msg']})",
+                                 "rerun the build with this edgeprune version") from None
         return cls(run_dir=run_dir, report_path=path, report=report,
                    artifacts=[Artifact.from_row(run_dir, r) for r in report.artifacts], notes=list(notes))
 

@@ -63,13 +63,15 @@ def check_compare(cfg: BuildConfig, labels: list[str]) -> None:
 
 def check_model(model: ModelConfig) -> None:
     """The model spec resolves (zoo name with its options, user file, in-memory module) and weights exist."""
-    from edgeprune.models import check_zoo_options, model_spec_sha256, user
+    from edgeprune.models import check_zoo_options, user
 
     spec = model.name.strip()
     kw = {"width_mult": model.width_mult} if model.width_mult is not None else {}
     if spec.startswith(user.MEMORY_PREFIX):
         user.check_memory_options(spec, model.pretrained, kw)
-    elif not spec.startswith("torchvision:") and model_spec_sha256(spec) is None:  # a file spec checks its file
+    elif (file_spec := user.split_user_spec(spec)) is not None:
+        user.find_factory(*file_spec)
+    elif not spec.startswith("torchvision:"):
         check_zoo_options(spec, model.pretrained, kw)
     if model.weights:
         user.weights_file(model.weights)

@@ -66,6 +66,9 @@ def test_unsupported_combinations_fail_with_a_fix(tmp_path: Path) -> None:
            "does not exist")
     _fails({"model.name": "test_tinycnn", "model.width_mult": 0.5}, "has no option 'width_mult'")
     _fails({"model.name": str(tmp_path / "net.py") + ":build"}, "does not exist")
+    (tmp_path / "net.py").write_text("def make_net(num_classes, in_channels):\n    return None\n")
+    _fails({"model.name": str(tmp_path / "net.py") + ":build"}, "has no function 'build'. functions defined "
+           "there: make_net")
     _fails({"model.name": "python:Net@0123456789ab"}, "in-memory nn.Module of another Python process")
     _fails({"data.source": str(tmp_path / "missing.npz")}, "does not exist")
     _fails({"data.source": "memory:arrays@0123456789ab"}, "held in memory by another Python process")

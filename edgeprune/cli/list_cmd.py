@@ -45,16 +45,20 @@ def list_(
             table.add_row(name, needs, caps["scope"], ", ".join(caps["options"]), c.summary)
     elif kind == "targets":
         from edgeprune.export import EXPORTERS
+        from edgeprune.preflight import io_dtypes_for, needs_calibration
 
-        for col in ("target", "format", "backend", "precisions"):
+        for col in ("target", "format", "backend", "precisions", "layouts", "calibrated", "io dtypes"):
             table.add_column(col)
         for name in EXPORTERS.names(pattern):
             e = EXPORTERS.get(name)
-            table.add_row(name, e.format, e.backend, ", ".join(e.precisions))
+            dtypes = [f"{p}: {'/'.join(d)}" for p in e.precisions if (d := io_dtypes_for(e, p))]
+            table.add_row(name, e.format, e.backend, ", ".join(e.precisions), ", ".join(x.lower() for x in e.layouts),
+                          ", ".join(p for p in e.precisions if p in needs_calibration(e)), "; ".join(dtypes))
     else:
         from edgeprune.devices import DEVICES
 
         table.add_column("device kind")
+        table.add_column("timing")
         for name in DEVICES.names(pattern):
-            table.add_row(name)
+            table.add_row(name, "yes" if getattr(DEVICES.get(name), "can_time", True) else "parity only")
     console.print(table)

@@ -177,21 +177,8 @@ def build_user_model(
     path: Path, factory_name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False, **kw: Any
 ) -> nn.Module:
     """Import ``path`` and call ``factory_name`` in it; the result must be an nn.Module."""
-    module = _import_file(path)
+    factory = find_factory(path, factory_name)
     where = f"{path}:{factory_name}"
-    factory = getattr(module, factory_name, None)
-    if not callable(factory):
-        found = sorted(
-            n
-            for n, v in vars(module).items()
-            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__
-        )
-        raise EdgepruneError(
-            f"{path} has no function '{factory_name}'",
-            f"functions defined there: {', '.join(found)}"
-            if found
-            else f"define def {factory_name}(num_classes, in_channels): ... returning an nn.Module",
-        )
     try:
         model = _call_factory(factory, where, num_classes, in_channels, pretrained, kw)
     except EdgepruneError:
@@ -206,6 +193,25 @@ def build_user_model(
         )
     _check_io(model, where, num_classes, in_channels)
     return model
+
+
+def find_factory(path: Path, factory_name: str) -> Callable[..., Any]:
+    """Import ``path`` (once per content) and return its callable ``factory_name``."""
+    module = _import_file(path)
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        found = sorted(
+            n
+            for n, v in vars(module).items()
+            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__
+        )
+        raise EdgepruneError(
+            f"{path} has no function '{factory_name}'",
+            f"functions defined there: {', '.join(found)}"
+            if found
+            else f"define def {factory_name}(num_classes, in_channels): ... returning an nn.Module",
+        )
+    return factory
 
 
 def torchvision_model(
