@@ -13,7 +13,7 @@ import importlib.util
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from edgeprune.config import BuildConfig, ExportConfig, ModelConfig, ProfileConfig, split_criterion
+from edgeprune.config import MEMORY_DATA, BuildConfig, ExportConfig, ModelConfig, ProfileConfig, split_criterion
 from edgeprune.errors import EdgepruneError, MissingExtraError
 
 # the build's stage order (pipeline.stages.STAGE_NAMES, which imports torch; a test keeps the two equal)
@@ -46,9 +46,20 @@ def check_build(cfg: BuildConfig, stages: Collection[str] | None = None) -> list
             notes.append("only .tflite files are profiled and no target writes one: the profile stage times nothing")
     check_model(cfg.model)
     check_source(cfg.data.source)
+    _check_memory_fit(cfg)
     if runs("prune"):
         check_criterion(cfg.prune.criterion, cfg.prune.options)
     return notes
+
+
+def _check_memory_fit(cfg: BuildConfig) -> None:
+    """An in-memory model and in-memory data: their class count and input channels must agree now."""
+    from edgeprune.data import lookup
+    from edgeprune.models import user
+
+    if cfg.data.source.startswith(MEMORY_DATA) and cfg.model.name.startswith(user.MEMORY_PREFIX):
+        classes = len(lookup(cfg.data.source).class_names)
+        user.check_io(user.memory_entry(cfg.model.name)[0], cfg.model.name, classes, cfg.data.in_channels)
 
 
 def check_compare(cfg: BuildConfig, labels: list[str]) -> None:

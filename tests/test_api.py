@@ -147,6 +147,8 @@ def test_in_memory_model_preflight() -> None:
         edgeprune.check(_net(), train=data, pretrained=True)
     with pytest.raises(EdgepruneError, match="takes no option.*width_mult"):
         edgeprune.check(_net(), train=data, width_mult=0.5)
+    with pytest.raises(EdgepruneError, match="with 2 outputs, the data has 3 classes"):
+        edgeprune.check(_net(2), train=data, classes=["a", "b", "c"])
     with pytest.raises(EdgepruneError, match="not a torch.nn.Module"):
         edgeprune.check(object(), train=data)
 

@@ -61,7 +61,7 @@ def memory_model(spec: str, num_classes: int, in_channels: int, pretrained: bool
     """A fresh copy of a registered module (its weights are the starting point; epochs=0 keeps them)."""
     snapshot = check_memory_options(spec, pretrained, kw)
     model = copy.deepcopy(snapshot)
-    _check_io(model, spec, num_classes, in_channels)
+    check_io(model, spec, num_classes, in_channels)
     return model
 
 
@@ -157,7 +157,7 @@ def _call_factory(
     return factory(**args, **kw)
 
 
-def _check_io(model: nn.Module, where: str, num_classes: int, in_channels: int) -> None:
+def check_io(model: nn.Module, where: str, num_classes: int, in_channels: int) -> None:
     """Catch factories that ignored the requested input channels or class count."""
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if convs and convs[0].in_channels != in_channels:
@@ -191,7 +191,7 @@ def build_user_model(
         raise EdgepruneError(
             f"{where} returned {type(model).__name__}, not a torch.nn.Module", "return the model"
         )
-    _check_io(model, where, num_classes, in_channels)
+    check_io(model, where, num_classes, in_channels)
     return model
 
 
