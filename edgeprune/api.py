@@ -97,7 +97,8 @@ class BuildResult:
     def artifact(self, name: str) -> Artifact:
         found = {a.name: a for a in self.artifacts}
         if name not in found:
-            raise EdgepruneError(f"run {self.run_dir} has no artifact '{name}'", f"it has: {', '.join(found) or 'none'}")
+            raise EdgepruneError(f"run {self.run_dir} has no artifact '{name}'",
+                                 f"it has: {', '.join(found) or 'none'}")
         return found[name]
 
     def rows(self) -> list[dict[str, Any]]:

@@ -13,13 +13,20 @@ import importlib.util
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from edgeprune.config import MEMORY_DATA, BuildConfig, ExportConfig, ModelConfig, ProfileConfig, split_criterion
+from edgeprune.config import (
+    MEMORY_DATA,
+    BuildConfig,
+    ExportConfig,
+    ModelConfig,
+    ProfileConfig,
+    split_criterion,
+)
 from edgeprune.errors import EdgepruneError, MissingExtraError
 
 # the build's stage order (pipeline.stages.STAGE_NAMES, which imports torch; a test keeps the two equal)
 STAGE_ORDER = ("train", "prune", "finetune", "export", "verify", "profile")
-__all__ = ["STAGE_ORDER", "check_build", "check_compare", "check_criterion", "check_devices", "check_export", "check_model",
-           "io_dtypes_for", "needs_calibration"]
+__all__ = ["STAGE_ORDER", "check_build", "check_compare", "check_criterion", "check_devices", "check_export",
+           "check_model", "io_dtypes_for", "needs_calibration", "stages_until"]
 
 
 def stages_until(last: str | None) -> tuple[str, ...] | None:
