@@ -132,7 +132,7 @@ def run(cfg: BuildConfig, run_dir: str | Path, *, from_stage: str | None = None,
     notes = check_build(cfg, stages_until(to_stage))
     for note in notes:
         console.print(f"[yellow]note: {note}[/yellow]", soft_wrap=True)
-    from edgeprune.pipeline import run_build
+    from edgeprune.pipeline import run_build  # imported after the checks: a mistake fails before torch loads
 
     run_build(cfg, Path(run_dir), from_stage=from_stage, to_stage=to_stage, force=force, console=console,
               command=command or ["edgeprune.api.run"])
@@ -149,8 +149,9 @@ def _object_config(model: Any, train: Any, val: Any, test: Any, classes: int | S
         options["model"] = model if isinstance(model, str) else register_module(model)
     if train is not None:
         options["data"] = register(ArraySource.from_data(train, val, test, classes))
-    elif val is not None or test is not None:
-        raise EdgepruneError("val/test data were given without train data", "pass train=(images, labels) as well")
+    elif val is not None or test is not None or classes is not None:
+        raise EdgepruneError("val/test data or classes were given without train data",
+                             "pass train=(images, labels) as well")
     return make_config(config, **options)
 
 

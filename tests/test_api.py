@@ -125,7 +125,7 @@ def test_bad_in_memory_data_is_one_line_with_a_fix() -> None:
         ArraySource.from_data((np.zeros((4, 8, 8), np.uint8), np.array([0, 1, 2, 3])), classes=["a", "b"])
     with pytest.raises(EdgepruneError, match="has 3 labels for 4 images"):
         ArraySource.from_data((np.zeros((4, 8, 8), np.uint8), np.array([0, 1, 1])))
-    with pytest.raises(EdgepruneError, match="without train data"):
+    with pytest.raises(EdgepruneError, match="given without train data"):
         edgeprune.check(_net(), val=(np.zeros((4, 8, 8), np.uint8), np.zeros(4, int)))
 
 
