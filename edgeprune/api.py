@@ -132,7 +132,7 @@ def run(cfg: BuildConfig, run_dir: str | Path, *, from_stage: str | None = None,
     notes = check_build(cfg, stages_until(to_stage))
     for note in notes:
         console.print(f"[yellow]note: {note}[/yellow]", soft_wrap=True)
-    from edgeprune.pipeline import run_build  # imported after the checks: a mistake fails before torch loads
+    from edgeprune.pipeline import run_build  # after the checks: target or device mistakes fail before torch loads
 
     run_build(cfg, Path(run_dir), from_stage=from_stage, to_stage=to_stage, force=force, console=console,
               command=command or ["edgeprune.api.run"])
