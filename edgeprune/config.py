@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edgeprune.budget import Budget
 from edgeprune.errors import EdgepruneError
 
+MEMORY_DATA = "memory:"  # data.source prefix of arrays handed over in Python (edgeprune.data.arrays)
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -127,8 +129,12 @@ class BuildConfig(_Section):
     def run_name(self) -> str:
         if self.name:
             return self.name
-        src = Path(self.data.source).stem if self.data.source != "embedded" else "embedded"
-        return f"{self.model.name.split(':')[-1]}-{src}-{self.prune.criterion}"
+        src = self.data.source
+        if src.startswith(MEMORY_DATA):  # in-memory arrays: 'memory:<name>@<hash>'
+            src = src[len(MEMORY_DATA):].split("@")[0]
+        elif src != "embedded":
+            src = Path(src).stem
+        return f"{self.model.name.split(':')[-1].split('@')[0]}-{src}-{self.prune.criterion}"
 
 
 def _section_fields(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
@@ -184,6 +190,11 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
 
 
 def validate_config(data: dict[str, Any], origin: str) -> BuildConfig:
+    """Validate a config dict; a criterion written ``name:key=value`` is split into name and options."""
+    prune = data.get("prune")
+    if isinstance(prune, dict) and isinstance(prune.get("criterion"), str) and ":" in prune["criterion"]:
+        name, options = split_criterion(prune["criterion"])
+        data = {**data, "prune": {**prune, "criterion": name, "options": {**prune.get("options", {}), **options}}}
     try:
         return BuildConfig.model_validate(data)
     except ValidationError as exc:
@@ -212,3 +223,73 @@ def _option_value(raw: str) -> Any:
         except ValueError:
             continue
     return raw
+
+
+def split_criterion(label: str) -> tuple[str, dict[str, Any]]:
+    """``name:key=value:key=value`` -> (criterion name, options)."""
+    name, *pairs = [part.strip() for part in label.split(":")]
+    return name, parse_options(pairs, example="--criterion beta-rank:beta_mode=paper") or {}
+
+
+# Flag / keyword names (CLI flags with '-' as '_', keyword arguments of edgeprune.build) -> dotted config keys.
+FLAG_TO_KEY = {
+    "model": "model.name", "weights": "model.weights", "pretrained": "model.pretrained",
+    "width_mult": "model.width_mult", "data": "data.source", "image_size": "data.image_size",
+    "max_train": "data.max_train", "epochs": "train.epochs", "lr": "train.lr", "batch_size": "train.batch_size",
+    "balance": "train.balance", "train_device": "train.device", "seed": "seed", "criterion": "prune.criterion",
+    "flops_reduction": "prune.flops_reduction", "params_reduction": "prune.params_reduction",
+    "round_to": "prune.round_to", "min_channels": "prune.min_channels", "iterative_steps": "prune.iterative_steps",
+    "finetune_epochs": "finetune.epochs", "distill": "finetune.distill", "name": "name",
+    "targets": "export.targets", "target": "export.targets", "precisions": "export.precisions",
+    "backend": "export.backend", "io_layout": "export.io_layout", "io_dtype": "export.io_dtype",
+    "calib_size": "data.calib_size", "profile_devices": "profile.devices", "devices": "profile.devices",
+    "threads": "profile.threads", "runs": "profile.runs", "max_bal_acc_drop": "verify.max_bal_acc_drop",
+    "max_class_sensitivity_drop": "verify.max_class_sensitivity_drop", "options": "prune.options",
+}
+
+
+def _field_keys() -> dict[str, str]:
+    """Every config field by its dotted key, plus its bare name when only one section has it."""
+    keys: dict[str, str] = {}
+    bare: dict[str, list[str]] = {}
+    for section, field in BuildConfig.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            for name in sub.model_fields:
+                keys[f"{section}.{name}"] = f"{section}.{name}"
+                bare.setdefault(name, []).append(f"{section}.{name}")
+        else:
+            keys[section] = section
+    keys.update({name: dotted[0] for name, dotted in bare.items() if len(dotted) == 1 and name not in keys})
+    return keys
+
+
+def option_key(name: str) -> str:
+    """The dotted config key of a flag or keyword name (``epochs``, ``finetune_epochs``, ``prune.tolerance``)."""
+    if name in FLAG_TO_KEY:
+        return FLAG_TO_KEY[name]
+    keys = _field_keys()
+    if name in keys:
+        return keys[name]
+    close = difflib.get_close_matches(name, [*FLAG_TO_KEY, *keys], n=1, cutoff=0.6)
+    raise EdgepruneError(f"unknown option '{name}'",
+                         f"did you mean '{close[0]}'?" if close else "use a CLI flag name or a dotted config key")
+
+
+def overrides(**flags: Any) -> dict[str, Any]:
+    """Map the given (non-None) flag values to dotted config keys; a comma string fills a list field."""
+    out: dict[str, Any] = {}
+    for flag, value in flags.items():
+        if value is None:
+            continue
+        key = option_key(flag)
+        if isinstance(value, str) and key in _LIST_KEYS:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        out[key] = value
+    params = out.get("prune.params_reduction")
+    if params is not None and "prune.flops_reduction" not in out:  # a params budget replaces the default flops one
+        out.update({f"prune.{key}": value for key, value in Budget("params", params).options().items()})
+    return out
+
+
+_LIST_KEYS = frozenset({"export.targets", "export.precisions", "profile.devices"})

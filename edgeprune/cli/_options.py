@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from edgeprune.budget import Budget
+from edgeprune.config import overrides  # noqa: F401 - re-exported for the commands
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="edgeprune.toml whose keys mirror these flags")]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="zoo name, path/to/file.py:factory, or torchvision:NAME")]
@@ -34,30 +34,3 @@ FtEpochsOpt = Annotated[int | None, typer.Option("--finetune-epochs", help="fine
 DistillOpt = Annotated[bool | None, typer.Option("--distill/--no-distill", help="distil from the unpruned model")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="run directory (default runs/<name>)")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="run name")]
-
-FLAG_TO_KEY = {
-    "model": "model.name", "weights": "model.weights", "pretrained": "model.pretrained",
-    "width_mult": "model.width_mult", "data": "data.source", "image_size": "data.image_size",
-    "max_train": "data.max_train", "epochs": "train.epochs", "lr": "train.lr", "batch_size": "train.batch_size",
-    "balance": "train.balance", "train_device": "train.device", "seed": "seed", "criterion": "prune.criterion",
-    "flops_reduction": "prune.flops_reduction", "params_reduction": "prune.params_reduction",
-    "round_to": "prune.round_to", "min_channels": "prune.min_channels", "iterative_steps": "prune.iterative_steps",
-    "finetune_epochs": "finetune.epochs", "distill": "finetune.distill", "name": "name",
-    "targets": "export.targets", "precisions": "export.precisions", "backend": "export.backend",
-    "io_layout": "export.io_layout", "io_dtype": "export.io_dtype", "calib_size": "data.calib_size", "profile_devices": "profile.devices",
-    "threads": "profile.threads", "runs": "profile.runs", "max_bal_acc_drop": "verify.max_bal_acc_drop",
-    "max_class_sensitivity_drop": "verify.max_class_sensitivity_drop", "options": "prune.options",
-}
-
-
-def overrides(**flags: Any) -> dict[str, Any]:
-    """Map the given (non-None) flag values to dotted config keys."""
-    out: dict[str, Any] = {}
-    for flag, value in flags.items():
-        if value is None:
-            continue
-        out[FLAG_TO_KEY[flag]] = value
-    params = out.get("prune.params_reduction")
-    if params is not None and "prune.flops_reduction" not in out:  # replaces the config's flops budget
-        out.update({f"prune.{key}": value for key, value in Budget("params", params).options().items()})
-    return out

@@ -44,13 +44,7 @@ from edgeprune.cli._options import (
     WidthOpt,
     overrides,
 )
-from edgeprune.config import BuildConfig, load_config, parse_options
-
-
-def resolve_run_dir(cfg: BuildConfig, out: Path | None) -> Path:
-    if out is not None:
-        return out
-    return Path(cfg.out) if cfg.out else Path("runs") / cfg.run_name()
+from edgeprune.config import load_config, parse_options
 
 
 @handle_errors
@@ -80,7 +74,7 @@ def build(
     force: Annotated[bool, typer.Option("--force", help="rerun every stage")] = False,
 ) -> None:
     """Build a pruned, converted, verified and profiled model (defaults: the embedded synthetic dataset)."""
-    from edgeprune.pipeline import run_build
+    from edgeprune.api import run, run_dir_for
 
     cfg = load_config(config, overrides(
         targets=split_list(target), precisions=split_list(precisions), backend=backend, io_layout=io_layout, io_dtype=io_dtype,
@@ -92,15 +86,16 @@ def build(
         profile_devices=split_list(device), threads=[int(t) for t in split_list(threads) or []] or None, runs=runs,
         max_bal_acc_drop=max_bal_acc_drop, max_class_sensitivity_drop=max_class_sensitivity_drop, name=name,
     ))
-    run_dir = resolve_run_dir(cfg, out)
-    outcome = run_build(cfg, run_dir, from_stage=from_stage, force=force, console=console,
-                        command=["edgeprune", *sys.argv[1:]])
-    print_summary(outcome.rows, run_dir)
+    run_dir = run_dir_for(cfg, out)
+    result = run(cfg, run_dir, from_stage=from_stage, force=force, console=console,
+                 command=["edgeprune", *sys.argv[1:]])
+    rows = result.rows()
+    print_summary(rows, run_dir)
     console.print(f"\nRun directory: {run_dir}  (report.html, report.json, manifest.json, artifacts/)")
     print_next_steps(run_dir)
     if junit_xml is not None:
         from edgeprune.pipeline.junit import write_junit
 
-        write_junit(outcome.rows, junit_xml, fp32_tolerance=cfg.verify.fp32_tolerance)
+        write_junit(rows, junit_xml, fp32_tolerance=cfg.verify.fp32_tolerance)
         console.print(f"JUnit gate results: {junit_xml}")
-    fail_if_rejected(outcome.rows, gate=cfg.verify.gate and not no_gate)
+    fail_if_rejected(rows, gate=cfg.verify.gate and not no_gate)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from edgeprune.cli._common import console, handle_errors, print_summary, split_list
-from edgeprune.cli._rundir import rerun
 
 
 @handle_errors
@@ -21,8 +21,9 @@ def export(
     io_dtype: Annotated[str | None, typer.Option("--io-dtype", help="float32 | int8 | uint8 I/O of full-int8 files")] = None,
 ) -> None:
     """Convert the pruned (and dense) model of RUN_DIR; artifacts go to RUN_DIR/artifacts."""
-    outcome = rerun(run_dir, {"export.targets": split_list(target), "export.precisions": split_list(precisions),
-                              "export.backend": backend, "export.io_layout": io_layout,
-                              "export.io_dtype": io_dtype}, "export", "export")
-    print_summary(outcome.rows, run_dir)
+    from edgeprune.api import export_model
+
+    result = export_model(run_dir, console=console, command=["edgeprune", *sys.argv[1:]], targets=split_list(target),
+                          precisions=split_list(precisions), backend=backend, io_layout=io_layout, io_dtype=io_dtype)
+    print_summary(result.rows(), run_dir)
     console.print(f"Next: edgeprune verify {run_dir}")

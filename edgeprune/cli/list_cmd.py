@@ -45,13 +45,15 @@ def list_(
             table.add_row(name, caps["kind"], needs, caps["scope"], ", ".join(caps["options"]), c.summary)
     elif kind == "targets":
         from edgeprune.export import EXPORTERS
+        from edgeprune.preflight import io_dtypes_for, needs_calibration
 
-        for col in ("target", "format", "backend", "precisions", "layouts", "io dtypes", "needs calibration"):
+        for col in ("target", "format", "backend", "precisions", "layouts", "calibrated", "io dtypes"):
             table.add_column(col)
         for name in EXPORTERS.names(pattern):
             e = EXPORTERS.get(name)
-            table.add_row(name, e.format, e.backend, ", ".join(e.precisions), ", ".join(e.layouts),
-                          ", ".join(e.io_dtypes), ", ".join(sorted(e.needs_calibration)) or "-")  # fmt: skip
+            dtypes = [f"{p}: {'/'.join(d)}" for p in e.precisions if (d := io_dtypes_for(e, p))]
+            table.add_row(name, e.format, e.backend, ", ".join(e.precisions), ", ".join(x.lower() for x in e.layouts),
+                          ", ".join(p for p in e.precisions if p in needs_calibration(e)), "; ".join(dtypes))
     else:
         from edgeprune.devices import DEVICES
 

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from edgeprune.cli._common import console, handle_errors, split_list
-from edgeprune.cli._rundir import rerun
 
 
 @handle_errors
@@ -21,19 +20,11 @@ def profile(
     runs: Annotated[int, typer.Option("--runs", help="timed runs")] = 50,
 ) -> None:
     """Profile a model file (or every artifact of a run directory) and print a table."""
-    from edgeprune.config import default_threads
-    from edgeprune.pipeline.standalone import profile_file
+    from edgeprune.api import profile_model
 
-    devices = split_list(device) or ["host"]
-    thread_list = [int(t) for t in split_list(threads) or []] or default_threads()
-    if path.is_dir():
-        outcome = rerun(path, {"profile.devices": devices, "profile.threads": thread_list, "profile.warmup": warmup,
-                               "profile.runs": runs}, "profile", "profile")
-        from edgeprune.schemas import Measurement
-
-        measurements = [Measurement.model_validate(m) for m in outcome.outcomes.measurements]
-    else:
-        measurements = profile_file(path, devices, thread_list, warmup, runs)
+    measurements = profile_model(path, devices=split_list(device) or ["host"],
+                                 threads=[int(t) for t in split_list(threads) or []] or None, warmup=warmup, runs=runs,
+                                 console=console)
     table = Table(title="edgeprune profile")
     for col in ("artifact", "device", "threads", "delegate", "p50 ms", "p90 ms", "p99 ms", "init ms", "peak RSS MB"):
         table.add_column(col)

@@ -26,7 +26,6 @@ from edgeprune.cli._options import (
     WidthOpt,
     overrides,
 )
-from edgeprune.cli.build import resolve_run_dir
 from edgeprune.config import load_config, parse_options
 
 
@@ -40,17 +39,16 @@ def prune(
     name: NameOpt = None,
 ) -> None:
     """Prune (and fine-tune) into a run directory: models/finetuned.pt (plan + weights) and .pt2."""
-    from edgeprune.pipeline import run_build
+    from edgeprune.api import run, run_dir_for
 
     cfg = load_config(config, overrides(
         model=model, weights=weights, width_mult=width_mult, data=data, image_size=image_size, criterion=criterion,
         options=parse_options(option), flops_reduction=flops_reduction, params_reduction=params_reduction,
         round_to=round_to, min_channels=min_channels, iterative_steps=iterative_steps,
         finetune_epochs=finetune_epochs, distill=distill, seed=seed, name=name))
-    run_dir = resolve_run_dir(cfg, out)
-    outcome = run_build(cfg, run_dir, to_stage="finetune", console=console, command=["edgeprune", *sys.argv[1:]])
-    pruned, finetuned = outcome.outcomes.prune, outcome.outcomes.finetune
-    assert pruned is not None and finetuned is not None and finetuned.test is not None
-    console.print(f"pruned: {pruned.achieved_reduction:.1%} {pruned.budget['kind']} reduction, "
-                  f"test balanced accuracy {finetuned.test.balanced_accuracy:.3f}")
+    run_dir = run_dir_for(cfg, out)
+    report = run(cfg, run_dir, to_stage="finetune", console=console, command=["edgeprune", *sys.argv[1:]]).report
+    assert report.prune is not None and report.pruned_test is not None
+    console.print(f"pruned: {report.prune.achieved_reduction:.1%} {report.prune.budget['kind']} reduction, "
+                  f"test balanced accuracy {report.pruned_test.balanced_accuracy:.3f}")
     console.print(f"Next: edgeprune export {run_dir} --target tflite")

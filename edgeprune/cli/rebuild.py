@@ -22,7 +22,11 @@ def rebuild(
 ) -> None:
     """Rebuild RUN_DIR and report per artifact: bit-identical, within tolerance, or different (and why)."""
     from edgeprune.pipeline.rebuild import REBUILD_JSON, rebuild_run
+    from edgeprune.preflight import check_build
+    from edgeprune.rundir.config import config_from_manifest
+    from edgeprune.rundir.manifest import load_manifest
 
+    check_build(config_from_manifest(load_manifest(run_dir)))  # e.g. a model that was only in memory
     result = rebuild_run(run_dir, out, console=console, command=["edgeprune", *sys.argv[1:]])
     table = Table(title=f"rebuild of {run_dir}")
     for col in ("artifact", "result", "max-abs diff", "top-1 agree", "Δ bal. acc", "why"):

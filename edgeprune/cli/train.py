@@ -37,12 +37,14 @@ def train(
 ) -> None:
     """Train a model; the weights feed `edgeprune build --weights`. Runs under `torchrun -m edgeprune train` too."""
     from edgeprune.pipeline.standalone import train_checkpoint
+    from edgeprune.preflight import check_build
     from edgeprune.train import distributed
 
     cfg = load_config(config, overrides(
         model=model, pretrained=pretrained, width_mult=width_mult, data=data, image_size=image_size,
         max_train=max_train, epochs=epochs, lr=lr, batch_size=batch_size, balance=balance, train_device=train_device,
         seed=seed))
+    check_build(cfg, stages=("train",))
     summary = train_checkpoint(cfg, out, console)
     if distributed.is_main():
         test = summary["test"]

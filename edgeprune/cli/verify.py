@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from edgeprune.cli._common import console, fail_if_rejected, handle_errors, print_summary
-from edgeprune.cli._rundir import rerun
 
 
 @handle_errors
@@ -19,8 +19,10 @@ def verify(
     no_gate: Annotated[bool, typer.Option("--no-gate", help="report gate failures but exit 0")] = False,
 ) -> None:
     """Verify RUN_DIR's artifacts on the test split (task metrics, agreement with PyTorch, gate)."""
-    outcome = rerun(run_dir, {"verify.max_bal_acc_drop": max_bal_acc_drop,
-                              "verify.max_class_sensitivity_drop": max_class_sensitivity_drop}, "verify", "verify")
-    print_summary(outcome.rows, run_dir)
+    from edgeprune.api import verify_model
+
+    result = verify_model(run_dir, console=console, command=["edgeprune", *sys.argv[1:]],
+                          max_bal_acc_drop=max_bal_acc_drop, max_class_sensitivity_drop=max_class_sensitivity_drop)
+    print_summary(result.rows(), run_dir)
     console.print(f"Next: edgeprune profile {run_dir}")
-    fail_if_rejected(outcome.rows, gate=not no_gate)
+    fail_if_rejected(result.rows(), gate=not no_gate)

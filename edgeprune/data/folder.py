@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.data import ImageDataset
-from edgeprune.data.splits import stratified_split
+from edgeprune.data.splits import carve_missing_splits, stratified_split
 from edgeprune.errors import EdgepruneError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -136,14 +136,9 @@ def load_folder(root: str | Path, *, seed: int = 0, val_fraction: float = 0.15, 
                       f"{test_fraction:.0%} of all images, seed {seed}")
     else:
         split_note = "official splits from folders " + "/".join(split_dirs[s].name for s in SPLITS_ORDER if s in split_dirs)
-        for missing, frac, offset in (("val", val_fraction, 1), ("test", test_fraction, 2)):
-            if missing not in splits:
-                images, labels = splits["train"]
-                rest, taken = stratified_split(labels, frac, seed + offset)
-                splits["train"] = (images[rest], labels[rest])
-                splits[missing] = (images[taken], labels[taken])
-                split_note += f"; stratified {missing} {frac:.0%} from train, seed {seed + offset}"
-        splits = {s: splits[s] for s in SPLITS_ORDER}
+        carved = len(splits) < len(SPLITS_ORDER)
+        splits, note = carve_missing_splits(splits, val_fraction, test_fraction, seed)
+        split_note += f"; {note}" if carved else ""
     if notes:
         split_note += "; " + "; ".join(notes)
     return ImageDataset(name=root.resolve().name, class_names=class_names, splits=splits, source=str(root),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from edgeprune.data import ImageDataset
+from edgeprune.data.arrays import label_array, pixel_array
 from edgeprune.data.splits import stratified_split
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import sha256_file
@@ -39,33 +41,6 @@ def _bad(path: Path, problem: str) -> EdgepruneError:
     return EdgepruneError(f"{path.name}: {problem}", f"save the file in the MedMNIST layout ({_LAYOUT})")
 
 
-def _images(path: Path, key: str, arr: np.ndarray) -> np.ndarray:
-    if arr.ndim == 4 and arr.shape[1] in (1, 3) and arr.shape[3] not in (1, 3):
-        arr = arr.transpose(0, 2, 3, 1)  # channels-first -> channels-last
-    if arr.ndim == 4 and arr.shape[3] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] != 3):
-        raise _bad(path, f"'{key}' has shape {arr.shape}; expected (N,H,W) or (N,H,W,3)")
-    if arr.dtype != np.uint8:
-        if not np.issubdtype(arr.dtype, np.integer) or (arr.size and (arr.min() < 0 or arr.max() > 255)):
-            raise _bad(path, f"'{key}' holds {arr.dtype} values; expected uint8 pixels 0..255")
-        arr = arr.astype(np.uint8)
-    return np.ascontiguousarray(arr)
-
-
-def _labels(path: Path, key: str, arr: np.ndarray, n: int) -> np.ndarray:
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise _bad(path, f"'{key}' has shape {arr.shape}; expected one class index per image "
-                         "(multi-label data is not supported)")
-    if arr.shape[0] != n:
-        raise _bad(path, f"'{key}' has {arr.shape[0]} labels for {n} images")
-    if arr.size and (not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0):
-        raise _bad(path, f"'{key}' must hold non-negative integer class indices")
-    return arr.astype(np.int64)
-
-
 def _read(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -89,10 +64,11 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.15) -> 
 
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     channels_first = False
+    fail = functools.partial(_bad, path)
     for split in ("train", "val", "test") if has_val else ("train", "test"):
-        images = _images(path, f"{split}_images", raw[f"{split}_images"])
+        images = pixel_array(raw[f"{split}_images"], f"{split}_images", fail)
         channels_first |= images.shape[1:3] != raw[f"{split}_images"].shape[1:3]
-        splits[split] = (images, _labels(path, f"{split}_labels", raw[f"{split}_labels"], len(images)))
+        splits[split] = (images, label_array(raw[f"{split}_labels"], f"{split}_labels", len(images), fail))
     shapes = {s: v[0].shape[1:] for s, v in splits.items()}
     if len(set(shapes.values())) != 1:
         raise _bad(path, f"splits have different image shapes {shapes}")

@@ -82,3 +82,17 @@ def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
         largest = np.argsort(-sizes, kind="stable")[: int(n)]
         take[largest] = 1
     return _per_class_pick(y, take, seed).astype(np.int64)
+
+
+def carve_missing_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]], val_fraction: float, test_fraction: float,
+                         seed: int) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Take missing val/test splits out of train (stratified, seeds ``seed+1`` and ``seed+2``); returns a note."""
+    notes = []
+    for missing, frac, offset in (("val", val_fraction, 1), ("test", test_fraction, 2)):
+        if missing not in splits:
+            images, labels = splits["train"]
+            rest, taken = stratified_split(labels, frac, seed + offset)
+            splits["train"] = (images[rest], labels[rest])
+            splits[missing] = (images[taken], labels[taken])
+            notes.append(f"stratified {missing} {frac:.0%} from train, seed {seed + offset}")
+    return {s: splits[s] for s in ("train", "val", "test")}, "; ".join(notes) or "all splits given"

@@ -25,7 +25,7 @@ from edgeprune.models.tiny import tiny_cnn, tiny_dwsep, tiny_resblock
 from edgeprune.models.vgg import vgg11_bn
 from edgeprune.registry import Registry
 
-__all__ = ["MODELS", "ModelEntry", "create_model", "model_spec_sha256", "resolve_model"]
+__all__ = ["MODELS", "ModelEntry", "check_zoo_options", "create_model", "model_spec_sha256", "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,14 @@ def create_model(
     name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False, **kw: Any
 ) -> nn.Module:
     """Build a registered model; unknown names, options or pretrained requests raise EdgepruneError."""
-    entry = MODELS.get(name)
     _check_counts(num_classes, in_channels)
+    entry = check_zoo_options(name, pretrained, kw)
+    return entry.factory(num_classes=num_classes, in_channels=in_channels, pretrained=pretrained, **kw)
+
+
+def check_zoo_options(name: str, pretrained: bool, kw: dict[str, Any]) -> ModelEntry:
+    """The zoo entry of ``name``, after checking it has pretrained weights (if asked) and takes ``kw``."""
+    entry = MODELS.get(name)
     if pretrained and not entry.supports_pretrained:
         with_weights = [n for n, e in MODELS.items() if e.supports_pretrained]
         raise EdgepruneError(
@@ -98,7 +104,7 @@ def create_model(
             f"model '{name}' has no option {', '.join(map(repr, unknown))}",
             f"its options are: {', '.join(options) or 'none'}",
         )
-    return entry.factory(num_classes=num_classes, in_channels=in_channels, pretrained=pretrained, **kw)
+    return entry
 
 
 def resolve_model(
@@ -116,7 +122,9 @@ def resolve_model(
     """
     spec = str(spec).strip()
     _check_counts(num_classes, in_channels)
-    if spec.startswith("torchvision:"):
+    if spec.startswith(user.MEMORY_PREFIX):
+        model = user.memory_model(spec, num_classes, in_channels, pretrained, **kw)
+    elif spec.startswith("torchvision:"):
         model = user.torchvision_model(spec.partition(":")[2], num_classes, in_channels, pretrained, **kw)
     elif (file_spec := user.split_user_spec(spec)) is not None:
         model = user.build_user_model(file_spec[0], file_spec[1], num_classes, in_channels, pretrained, **kw)
@@ -128,7 +136,10 @@ def resolve_model(
 
 
 def model_spec_sha256(spec: str) -> str | None:
-    """sha256 of the user's .py file for file specs; None for registry and torchvision models."""
+    """sha256 of the user's .py file for file specs, of the weights for in-memory modules; None for registry and
+    torchvision models."""
+    if str(spec).startswith(user.MEMORY_PREFIX):
+        return user.memory_entry(str(spec))[1]
     file_spec = user.split_user_spec(str(spec).strip())
     if file_spec is None:
         return None

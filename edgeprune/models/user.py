@@ -1,7 +1,10 @@
-"""Models from outside the zoo: a user's ``file.py:factory``, torchvision names, and state-dict checkpoints."""
+"""Models from outside the zoo: a user's ``file.py:factory``, torchvision names, in-memory modules (``python:``)
+and state-dict checkpoints."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import importlib.util
 import inspect
 import sys
@@ -19,6 +22,60 @@ from edgeprune.fsutil import sha256_file
 # Keyword arguments that only inform a factory; dropped silently when a user factory does not take them.
 HINT_KWARGS = frozenset({"input_size"})
 _SPEC_FORM = "write the model as a registry name, path/to/file.py:factory or torchvision:name"
+MEMORY_PREFIX = "python:"  # model.name of an nn.Module handed over in Python: 'python:<class name>@<state hash>'
+_IN_MEMORY: dict[str, tuple[nn.Module, str]] = {}
+
+
+def state_sha256(model: nn.Module) -> str:
+    """Fingerprint of a module: its class, its structure and every parameter and buffer."""
+    h = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}\n{model}".encode())
+    for key, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{key}{t.dtype}{tuple(tensor.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def register_module(model: nn.Module) -> str:
+    """Keep a snapshot of ``model`` (weights included) as a factory; returns its ``python:`` spec."""
+    if not isinstance(model, nn.Module):
+        raise EdgepruneError(f"the model is a {type(model).__name__}, not a torch.nn.Module",
+                             "pass an nn.Module, a zoo name or path/to/file.py:factory")
+    sha = state_sha256(model)
+    spec = f"{MEMORY_PREFIX}{type(model).__name__}@{sha[:12]}"
+    _IN_MEMORY[spec] = (copy.deepcopy(model).cpu(), sha)
+    return spec
+
+
+def memory_entry(spec: str) -> tuple[nn.Module, str]:
+    """(snapshot, state sha256) of a registered in-memory model; another process cannot see it."""
+    found = _IN_MEMORY.get(spec)
+    if found is None:
+        raise EdgepruneError(
+            f"model '{spec}' was an in-memory nn.Module of another Python process and cannot be rebuilt here",
+            "run edgeprune.build(model, ...) again in Python, or give the model as path/to/file.py:factory")
+    return found
+
+
+def memory_model(spec: str, num_classes: int, in_channels: int, pretrained: bool = False, **kw: Any) -> nn.Module:
+    """A fresh copy of a registered module (its weights are the starting point; epochs=0 keeps them)."""
+    snapshot = check_memory_options(spec, pretrained, kw)
+    model = copy.deepcopy(snapshot)
+    check_io(model, spec, num_classes, in_channels)
+    return model
+
+
+def check_memory_options(spec: str, pretrained: bool, kw: dict[str, Any]) -> nn.Module:
+    """The snapshot of a registered module, after checking no zoo-only option was asked for."""
+    snapshot, _ = memory_entry(spec)
+    if pretrained:
+        raise EdgepruneError(f"pretrained does not apply to the in-memory model {spec}",
+                             "an in-memory model starts from its own weights: drop pretrained")
+    rejected = [k for k in kw if k not in HINT_KWARGS]
+    if rejected:
+        raise EdgepruneError(f"the in-memory model {spec} takes no option(s) {', '.join(rejected)}",
+                             "configure the module before passing it (e.g. drop width_mult)")
+    return snapshot
 
 
 def split_user_spec(spec: str) -> tuple[Path, str] | None:
@@ -100,7 +157,7 @@ def _call_factory(
     return factory(**args, **kw)
 
 
-def _check_io(model: nn.Module, where: str, num_classes: int, in_channels: int) -> None:
+def check_io(model: nn.Module, where: str, num_classes: int, in_channels: int) -> None:
     """Catch factories that ignored the requested input channels or class count."""
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if convs and convs[0].in_channels != in_channels:
@@ -120,8 +177,27 @@ def build_user_model(
     path: Path, factory_name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False, **kw: Any
 ) -> nn.Module:
     """Import ``path`` and call ``factory_name`` in it; the result must be an nn.Module."""
-    module = _import_file(path)
+    factory = find_factory(path, factory_name)
     where = f"{path}:{factory_name}"
+    try:
+        model = _call_factory(factory, where, num_classes, in_channels, pretrained, kw)
+    except EdgepruneError:
+        raise
+    except Exception as exc:
+        raise EdgepruneError(
+            f"{where} raised {type(exc).__name__}: {exc}", "fix the factory function"
+        ) from exc
+    if not isinstance(model, nn.Module):
+        raise EdgepruneError(
+            f"{where} returned {type(model).__name__}, not a torch.nn.Module", "return the model"
+        )
+    check_io(model, where, num_classes, in_channels)
+    return model
+
+
+def find_factory(path: Path, factory_name: str) -> Callable[..., Any]:
+    """Import ``path`` (once per content) and return its callable ``factory_name``."""
+    module = _import_file(path)
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         found = sorted(
@@ -135,20 +211,7 @@ def build_user_model(
             if found
             else f"define def {factory_name}(num_classes, in_channels): ... returning an nn.Module",
         )
-    try:
-        model = _call_factory(factory, where, num_classes, in_channels, pretrained, kw)
-    except EdgepruneError:
-        raise
-    except Exception as exc:
-        raise EdgepruneError(
-            f"{where} raised {type(exc).__name__}: {exc}", "fix the factory function"
-        ) from exc
-    if not isinstance(model, nn.Module):
-        raise EdgepruneError(
-            f"{where} returned {type(model).__name__}, not a torch.nn.Module", "return the model"
-        )
-    _check_io(model, where, num_classes, in_channels)
-    return model
+    return factory
 
 
 def torchvision_model(
@@ -212,11 +275,17 @@ def _extract_state(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_weights(model: nn.Module, weights: str | Path) -> nn.Module:
-    """Load a state-dict checkpoint strictly (weights_only); mismatches name the first bad key."""
+def weights_file(weights: str | Path) -> Path:
+    """The checkpoint path, which must exist."""
     path = Path(weights).expanduser()
     if not path.is_file():
         raise EdgepruneError(f"weights file {path} does not exist", "check the weights path")
+    return path
+
+
+def load_weights(model: nn.Module, weights: str | Path) -> nn.Module:
+    """Load a state-dict checkpoint strictly (weights_only); mismatches name the first bad key."""
+    path = weights_file(weights)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

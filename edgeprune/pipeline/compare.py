@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgeprune.budget import Budget, count
-from edgeprune.config import BuildConfig, parse_options
+from edgeprune.config import BuildConfig
+from edgeprune.config import split_criterion as split_variant
 from edgeprune.fsutil import read_json, write_json_atomic
 from edgeprune.pipeline.checkpoints import load_checkpoint, save_checkpoint
 from edgeprune.pipeline.context import BuildContext
@@ -43,12 +44,6 @@ class CompareSpec:
     def jobs(self) -> list[tuple[str, float, int]]:
         names = self.criteria + ([SCRATCH] if self.scratch_baseline else [])
         return [(c, r, s) for r in self.reductions for c in names for s in self.seeds]
-
-
-def split_variant(label: str) -> tuple[str, dict[str, Any]]:
-    """``name:key=value:key=value`` -> (criterion name, options)."""
-    name, *pairs = [part.strip() for part in label.split(":")]
-    return name, parse_options(pairs, example="--criteria beta-rank:beta_mode=paper") or {}
 
 
 def _metrics(ctx: BuildContext, model: torch.nn.Module) -> dict[str, Any]:
@@ -190,11 +185,9 @@ def _result_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def run_compare(cfg: BuildConfig, spec: CompareSpec, out_dir: Path, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) the bake-off into ``out_dir``; returns the compare.json payload."""
-    from edgeprune.prune.criteria import CRITERIA
+    from edgeprune.preflight import check_compare
 
-    for label in spec.criteria:  # unknown names and bad options fail before any training
-        name, options = split_variant(label)
-        CRITERIA.get(name)(**options)
+    check_compare(cfg, spec.criteria)  # unknown names, bad options, missing files fail before any training
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = BuildContext(cfg=cfg, run_dir=out_dir, console=console or Console())
     path = out_dir / COMPARE_JSON

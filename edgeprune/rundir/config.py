@@ -10,7 +10,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from edgeprune.config import BuildConfig, apply_overrides, validate_config
+from edgeprune.config import MEMORY_DATA, BuildConfig, apply_overrides, validate_config
 from edgeprune.rundir.manifest import Manifest
 
 
@@ -28,7 +28,7 @@ def config_from_manifest(manifest: Manifest, changes: dict[str, Any] | None = No
     data = copy.deepcopy(manifest.config)
     cwd = next((inv.cwd for inv in reversed(manifest.invocations) if inv.cwd), "")
     source = data.get("data", {}).get("source", "embedded")
-    if source != "embedded":
+    if source != "embedded" and not str(source).startswith(MEMORY_DATA):  # in-memory arrays have no path
         data["data"]["source"] = _absolute(source, cwd)
     model = data.get("model", {})
     if model.get("weights"):
