@@ -16,13 +16,13 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "edgeprune"
 
 # Lowest first. A module may import from its own layer (when that draws no circle) and from any layer below.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "fsutil", "registry", "optional", "versions"),
+    ("errors", "fsutil", "registry", "optional", "zipsafe"),
     ("schemas", "contract", "metrics", "gate", "profile"),
     ("config", "budget", "data", "models", "train", "artifacts", "rundir"),
     ("prune", "export", "runtimes", "devices"),
-    ("report",),
+    ("preflight", "report"),
     ("pipeline", "package"),
-    ("preflight", "api", "server"),
+    ("api", "server"),
     ("cli", "__main__"),
 ]
 

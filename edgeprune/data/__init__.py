@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edgeprune.config import MEMORY_DATA
+from edgeprune.data.arrays import ArraySource, lookup, register
+from edgeprune.data.dataset import ImageDataset
 from edgeprune.data.splits import stratified_sample, stratified_split
 from edgeprune.data.synthetic import embedded_data_dir
 from edgeprune.errors import EdgepruneError
@@ -24,61 +24,8 @@ __all__ = [
     "stratified_split",
 ]
 
-SPLITS = ("train", "val", "test")
-
-
-@dataclass
-class ImageDataset:
-    """Images (uint8, (N,H,W) or (N,H,W,3)) and int64 labels per split, plus where they came from."""
-
-    name: str
-    class_names: list[str]
-    splits: dict[str, tuple[np.ndarray, np.ndarray]]
-    source: str
-    source_sha256: str
-    split_note: str
-
-    @property
-    def channels(self) -> int:
-        images = self._split("train")[0]
-        return 1 if images.ndim == 3 else int(images.shape[-1])
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        images = self._split("train")[0]
-        return int(images.shape[1]), int(images.shape[2])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    def class_counts(self, split: str) -> list[int]:
-        labels = self._split(split)[1]
-        return np.bincount(labels, minlength=len(self.class_names)).astype(int).tolist()
-
-    def summary(self) -> dict[str, Any]:
-        """Plain-JSON description for manifests and reports (no pixel data)."""
-        return {
-            "name": self.name,
-            "source": self.source,
-            "source_sha256": self.source_sha256,
-            "split_note": self.split_note,
-            "class_names": list(self.class_names),
-            "image_size": list(self.image_size),
-            "channels": self.channels,
-            "class_counts": {s: self.class_counts(s) for s in self.splits},
-        }
-
-    def _split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        if split not in self.splits:
-            raise EdgepruneError(f"dataset '{self.name}' has no split '{split}'",
-                                 f"use one of: {', '.join(self.splits)}")
-        return self.splits[split]
-
-
 def check_source(source: str | Path) -> Path | None:
     """Check that a dataset source can be opened (no loading); returns its path, None for 'embedded'/memory."""
-    from edgeprune.data.arrays import lookup
 
     text = str(source).strip()
     if text.lower() == "embedded":
@@ -136,5 +83,3 @@ def load_dataset(
         ds.split_note += f"; resized bilinearly to {image_size[0]}x{image_size[1]} (requested size)"
     return ds
 
-
-from edgeprune.data.arrays import ArraySource, lookup, register  # noqa: E402 - arrays imports ImageDataset's module

@@ -170,7 +170,7 @@ class ArraySource:
 
     def dataset(self, *, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.2) -> Any:
         """The ImageDataset the pipeline reads (missing splits carved from train, stratified and seeded)."""
-        from edgeprune.data import ImageDataset
+        from edgeprune.data.dataset import ImageDataset
 
         splits = {s: v for s, v in (("train", self.train), ("val", self.val), ("test", self.test)) if v is not None}
         splits, note = carve_missing_splits(splits, val_fraction, test_fraction, seed)

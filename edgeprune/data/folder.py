@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.data import ImageDataset
+from edgeprune.data.dataset import ImageDataset
 from edgeprune.data.splits import carve_missing_splits, stratified_split
 from edgeprune.errors import EdgepruneError
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.data import ImageDataset
 from edgeprune.data.arrays import label_array, pixel_array
+from edgeprune.data.dataset import ImageDataset
 from edgeprune.data.splits import stratified_split
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import sha256_file
