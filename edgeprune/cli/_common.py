@@ -34,7 +34,8 @@ def handle_errors(fn: F) -> F:
             err_console.print(f"[bold red]error:[/bold red] {exc.one_line()}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted: rerun the same command to resume from the last finished stage[/yellow]")
+            err_console.print("[yellow]interrupted: rerun the same command to resume from the last finished stage"
+                              "[/yellow]")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]

@@ -31,7 +31,8 @@ from edgeprune.errors import EdgepruneError
 @handle_errors
 def compare(
     criteria: Annotated[str, typer.Option(
-        "--criteria", help="comma list, e.g. beta-rank,l1,random; options per criterion: beta-rank:beta_mode=paper")] = "l1,random",
+        "--criteria",
+        help="comma list, e.g. beta-rank,l1,random; options per criterion: beta-rank:beta_mode=paper")] = "l1,random",
     flops_reduction: Annotated[str | None, typer.Option("--flops-reduction", help="comma list, e.g. 0.45,0.58")] = None,
     params_reduction: Annotated[str | None, typer.Option("--params-reduction", help="comma list")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="number of seeds (0..N-1)")] = 3,
@@ -49,7 +50,8 @@ def compare(
     try:
         reductions = [Budget(kind, float(v)).reduction for v in raw]
     except ValueError:
-        raise EdgepruneError(f"reductions must be numbers, got {raw}", "write e.g. --flops-reduction 0.45,0.58") from None
+        raise EdgepruneError(f"reductions must be numbers, got {raw}",
+                             "write e.g. --flops-reduction 0.45,0.58") from None
     cfg = load_config(config, overrides(model=model, weights=weights, pretrained=pretrained, width_mult=width_mult,
                                         data=data, image_size=image_size, max_train=max_train, epochs=epochs,
                                         finetune_epochs=finetune_epochs, distill=distill))

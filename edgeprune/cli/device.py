@@ -20,8 +20,12 @@ device_app.add_typer(setup_app, name="setup")
 @setup_app.command("qemu-arm64")
 @handle_errors
 def setup_qemu(
-    cache: Annotated[Path | None, typer.Option("--cache", help="cache directory [env EDGEPRUNE_QEMU_ARM64_CACHE]")] = None,
-    mirror: Annotated[str | None, typer.Option("--mirror", help="Debian mirror (default: this machine's apt mirror)")] = None,
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="cache directory [env EDGEPRUNE_QEMU_ARM64_CACHE]"),
+    ] = None,
+    mirror: Annotated[
+        str | None, typer.Option("--mirror", help="Debian mirror (default: this machine's apt mirror)"),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="rebuild even if the cache is ready")] = False,
 ) -> None:
     """Debian arm64 userland + aarch64 ai-edge-litert under qemu-user, for parity checks (about 30-60 s)."""
@@ -47,8 +51,9 @@ def _status(kind: str, probe_adb: bool) -> tuple[str, str]:
         from edgeprune.devices.adb import ENV_BINARY
 
         adb = os.environ.get("EDGEPRUNE_ADB") or shutil.which("adb")
+        binary = os.environ.get(ENV_BINARY)
         parts = [f"adb: {adb}" if adb else "adb client missing (apt-get install adb)",
-                 f"{ENV_BINARY}={os.environ[ENV_BINARY]}" if os.environ.get(ENV_BINARY) else f"{ENV_BINARY} not set"]  # fmt: skip
+                 f"{ENV_BINARY}={binary}" if binary else f"{ENV_BINARY} not set"]
         if probe_adb and adb:
             from edgeprune.devices.adb_client import AdbClient
 

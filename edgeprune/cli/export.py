@@ -18,7 +18,9 @@ def export(
     precisions: Annotated[str | None, typer.Option("--precisions", help="comma list of precisions")] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="converter backend")] = None,
     io_layout: Annotated[str | None, typer.Option("--io-layout", help="nchw | nhwc")] = None,
-    io_dtype: Annotated[str | None, typer.Option("--io-dtype", help="float32 | int8 | uint8 I/O of full-int8 files")] = None,
+    io_dtype: Annotated[
+        str | None, typer.Option("--io-dtype", help="float32 | int8 | uint8 I/O of full-int8 files"),
+    ] = None,
 ) -> None:
     """Convert the pruned (and dense) model of RUN_DIR; artifacts go to RUN_DIR/artifacts."""
     from edgeprune.api import export_model

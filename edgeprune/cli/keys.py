@@ -80,7 +80,8 @@ def keys_create(
         raise EdgepruneError("a device key must be scoped to one app",
                              "pass --app-id APP (e.g. --app-id edgeprune-demo)")
     if expires_in_days is not None and not (0 < expires_in_days <= 36_500):  # also refuses nan and inf
-        raise EdgepruneError(f"invalid --expires-in-days {expires_in_days}", "give a number of days from 0.001 to 36500")
+        raise EdgepruneError(f"invalid --expires-in-days {expires_in_days}",
+                             "give a number of days from 0.001 to 36500")
     if scope == "admin" and app_id:
         raise EdgepruneError("admin keys are not scoped to an app", "leave out --app-id for --scope admin")
     if app_id:

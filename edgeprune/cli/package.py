@@ -26,7 +26,8 @@ def package(
     run_dir: Annotated[Path, typer.Argument(help="run directory written by 'edgeprune build'")],
     app: Annotated[str, typer.Option("--app", help="app kind the bundle is for")] = "android",
     artifact: Annotated[list[str] | None, typer.Option(
-        "--artifact", help="artifact name to include (repeatable; default: pruned full-int8 + fp32 that passed the gate)",
+        "--artifact",
+        help="artifact name to include (repeatable; default: pruned full-int8 + fp32 that passed the gate)",
     )] = None,
     version: Annotated[str | None, typer.Option(help="bundle version (default: date + artifact hash)")] = None,
     name: Annotated[str | None, typer.Option(help="bundle name (default: the run's name)")] = None,
@@ -38,7 +39,9 @@ def package(
     intended_use_file: Annotated[Path | None, typer.Option(help="read the intended-use text from this file")] = None,
     threshold: Annotated[float | None, typer.Option(
         help="binary models: probability threshold of the positive class (default: argmax)")] = None,
-    positive_class: Annotated[str | None, typer.Option(help="class the --threshold applies to (required with it)")] = None,
+    positive_class: Annotated[
+        str | None, typer.Option(help="class the --threshold applies to (required with it)"),
+    ] = None,
     data: Annotated[str | None, typer.Option(help="the run's dataset, if it moved since the build")] = None,
     force: Annotated[bool, typer.Option("--force", help="package artifacts the accuracy gate rejected")] = False,
     signing_key: Annotated[Path | None, typer.Option(

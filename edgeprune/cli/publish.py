@@ -15,9 +15,20 @@ from edgeprune.errors import EdgepruneError
 def publish(
     path: Annotated[Path, typer.Argument(help="run directory, bundle directory or bundle .zip")],
     server: Annotated[str, typer.Option("--server", envvar="EDGEPRUNE_SERVER", help="e.g. http://127.0.0.1:8000")],
-    channel: Annotated[str | None, typer.Option("--channel", help="point this channel at the bundle, e.g. stable")] = None,
-    app_id: Annotated[str, typer.Option("--app-id", envvar="EDGEPRUNE_APP_ID", help="application id the channel belongs to (the demo app uses edgeprune-demo)")] = "edgeprune-demo",
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="EDGEPRUNE_API_KEY", help="admin key (prefer the env variable)")] = None,
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="point this channel at the bundle, e.g. stable"),
+    ] = None,
+    app_id: Annotated[
+        str,
+        typer.Option(
+            "--app-id",
+            envvar="EDGEPRUNE_APP_ID",
+            help="application id the channel belongs to (the demo app uses edgeprune-demo)",
+        ),
+    ] = "edgeprune-demo",
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="EDGEPRUNE_API_KEY", help="admin key (prefer the env variable)"),
+    ] = None,
 ) -> None:
     """Check a bundle locally, upload it (sha256 verified by the server) and optionally point a channel at it.
 
@@ -40,6 +51,7 @@ def publish(
         console.print(f"  devices fetch: {server.rstrip('/')}/api/v1/apps/{app_id}/channels/{channel}/current",
                       highlight=False, soft_wrap=True)
     else:
+        channel_url = f"{server.rstrip('/')}/api/v1/apps/{app_id}/channels/stable"
         console.print(f"  point a channel at it: curl -X PUT -H 'Authorization: Bearer $KEY' "
-                      f"-d '{{\"bundle_sha256\": \"{sha}\"}}' {server.rstrip('/')}/api/v1/apps/{app_id}/channels/stable",
+                      f"-d '{{\"bundle_sha256\": \"{sha}\"}}' {channel_url}",
                       highlight=False, soft_wrap=True)

@@ -29,7 +29,9 @@ from edgeprune.config import load_config
 
 @handle_errors
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="where to write the trained weights (.pt)")] = Path("dense.pt"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="where to write the trained weights (.pt)"),
+    ] = Path("dense.pt"),
     config: ConfigOpt = None, model: ModelOpt = None, pretrained: PretrainedOpt = None, width_mult: WidthOpt = None,
     data: DataOpt = None, image_size: ImageSizeOpt = None, max_train: MaxTrainOpt = None, epochs: EpochsOpt = None,
     lr: LrOpt = None, batch_size: BatchOpt = None, balance: BalanceOpt = None, train_device: DeviceOpt = None,

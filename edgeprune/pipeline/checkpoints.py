@@ -14,7 +14,8 @@ from edgeprune.fsutil import write_bytes_atomic
 from edgeprune.prune.plan import PruningPlan, apply_plan
 
 
-def save_checkpoint(path: Path, model: nn.Module, plan: PruningPlan | None = None, meta: dict[str, Any] | None = None) -> None:
+def save_checkpoint(path: Path, model: nn.Module, plan: PruningPlan | None = None,
+                    meta: dict[str, Any] | None = None) -> None:
     """State dict (+ pruning plan) only: loads with ``weights_only=True``, no pickled modules."""
     payload = {"state_dict": model.state_dict(), "plan": (plan or PruningPlan()).model_dump(), "meta": meta or {}}
     buffer = io.BytesIO()  # torch.save records the file name inside the archive: save in memory for stable bytes
@@ -25,7 +26,8 @@ def save_checkpoint(path: Path, model: nn.Module, plan: PruningPlan | None = Non
 def load_checkpoint(path: Path, fresh: nn.Module, example_input: torch.Tensor) -> tuple[nn.Module, PruningPlan]:
     """Rebuild: replay the plan on a fresh model from the factory, then load the weights."""
     if not path.is_file():
-        raise EdgepruneError(f"checkpoint {path} does not exist", "run the stage that writes it first (edgeprune build)")
+        raise EdgepruneError(f"checkpoint {path} does not exist",
+                             "run the stage that writes it first (edgeprune build)")
     payload = torch.load(path, map_location="cpu", weights_only=True)
     plan = PruningPlan.model_validate(payload.get("plan", {}))
     model = apply_plan(fresh, plan, example_input)

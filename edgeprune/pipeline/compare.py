@@ -112,7 +112,8 @@ def _one(ctx: BuildContext, dense: torch.nn.Module, criterion: str, reduction: f
     macs, params = count(model, ctx.example_input)
     return {
         "criterion": criterion, "target_reduction": reduction, "budget": kind, "seed": seed,
-        "achieved_reduction": round(1 - (macs / result.dense_macs if kind == "flops" else params / result.dense_params), 4),
+        "achieved_reduction": round(
+            1 - (macs / result.dense_macs if kind == "flops" else params / result.dense_params), 4),
         "macs": macs, "params": params, "recovery": recovery,
         "train_samples": trained.samples_seen if trained else 0,
         "training_macs": (trained.samples_seen if trained else 0) * macs * 3,
@@ -131,7 +132,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
         def stat(values: list[float]) -> dict[str, float]:
             arr = np.asarray(values, dtype=float)
-            return {"mean": round(float(arr.mean()), 4), "std": round(float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, 4)}
+            std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+            return {"mean": round(float(arr.mean()), 4), "std": round(std, 4)}
 
         sens = np.asarray([g["test"]["per_class_sensitivity"] for g in group], dtype=float)
         table.append({
@@ -140,8 +142,9 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "balanced_accuracy": stat([g["test"]["balanced_accuracy"] for g in group]),
             "macro_f1": stat([g["test"]["macro_f1"] for g in group]),
             "accuracy": stat([g["test"]["accuracy"] for g in group]),
-            "per_class_sensitivity": {"mean": sens.mean(0).round(4).tolist(),
-                                      "std": (sens.std(0, ddof=1) if len(group) > 1 else sens.std(0)).round(4).tolist()},
+            "per_class_sensitivity": {
+                "mean": sens.mean(0).round(4).tolist(),
+                "std": (sens.std(0, ddof=1) if len(group) > 1 else sens.std(0)).round(4).tolist()},
             "training_macs": stat([g["training_macs"] for g in group]),
         })
     return table

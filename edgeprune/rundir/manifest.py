@@ -120,7 +120,8 @@ def load_manifest(run_dir: str | Path) -> Manifest:
     except (ValueError, ValidationError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise EdgepruneError(f"{path} is not a valid edgeprune manifest ({first})",
-                             "point at a run directory written by 'edgeprune build', or rebuild it with --force") from None
+                             "point at a run directory written by 'edgeprune build', or rebuild it with --force",
+                             ) from None
 
 
 def cache_key(*parts: Any) -> str:

@@ -22,7 +22,8 @@ def test_offline_apk_with_real_bundle(bundle: BundleResult, tmp_path: Path) -> N
     apk = tmp_path / "demo.apk"
     proc = subprocess.run(["bash", str(SCRIPT), "--bundle", str(bundle.dir), str(apk)], capture_output=True,
                           text=True, timeout=600)
-    if proc.returncode != 0 and "android.jar" in (proc.stdout + proc.stderr) and "download" in (proc.stdout + proc.stderr):
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0 and "android.jar" in output and "download" in output:
         pytest.skip("android.jar/dx could not be fetched from Debian bullseye")
     assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
     with zipfile.ZipFile(apk) as z:

@@ -68,7 +68,8 @@ def test_changed_golden_input_and_logits_are_detected(copy: Path) -> None:
     m["golden_samples"][1]["expected_logits"][0] += 10 * m["golden_samples"][1]["atol"]
     write_json_atomic(copy / "model.json", m)
     failures = verify_bundle(copy).failures
-    assert any(f.startswith(f"golden sample {m['golden_samples'][1]['input_file']} on pruned_tflite_int8") for f in failures)
+    second = m['golden_samples'][1]['input_file']
+    assert any(f.startswith(f"golden sample {second} on pruned_tflite_int8") for f in failures)
 
 
 def test_extra_missing_and_invalid_content(copy: Path) -> None:
