@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,30 +80,6 @@ class CurrentModel(BaseModel):
     download_url: str
     model_json: dict[str, Any]
     signature: BundleSignatureOut | None = Field(None, description="null when the bundle is not signed")
-
-
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scope: Literal["admin", "device"]
-    label: str = Field("", max_length=200)
-
-
-class KeyPublic(BaseModel):
-    id: int
-    scope: str
-    label: str
-    created_at: datetime
-    revoked: bool
-
-
-class KeyCreated(BaseModel):
-    """The only response that ever contains a key in clear."""
-
-    id: int
-    scope: str
-    label: str
-    key: str
 
 
 class Health(BaseModel):
