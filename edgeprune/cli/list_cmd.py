@@ -47,7 +47,7 @@ def list_(
         from edgeprune.export import EXPORTERS
         from edgeprune.preflight import io_dtypes_for, needs_calibration
 
-        for col in ("target", "format", "backend", "precisions", "layouts", "calibrated", "io dtypes"):
+        for col in ("target", "format", "backend", "precisions", "layouts", "needs calibration", "io dtypes"):
             table.add_column(col)
         for name in EXPORTERS.names(pattern):
             e = EXPORTERS.get(name)
