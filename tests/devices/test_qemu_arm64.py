@@ -162,3 +162,16 @@ def test_parity_reaches_report_json_and_build_table(qemu_env: QemuEnv, tiny_net,
     assert "model mem" in header and "qemu-arm64 vs x86" in header
     line = next(ln for ln in out.splitlines() if "pruned_tflite_int8" in ln)
     assert f"{par['max_abs']:.1e} · 100%" in line and f"{row['model_peak_mb']:.1f} MB" in line
+
+    # report.html's device table: the host row with its model memory, the qemu row with its parity
+    from types import SimpleNamespace
+
+    from edgeprune.report.sections import devices
+    from tests.report._html import parse
+
+    run = SimpleNamespace(outcomes=SimpleNamespace(profile=True), measurements=meas)  # what the section reads
+    text = parse(f"<html><body>{devices(run, 'devices')}</body></html>").sections["devices"].text
+    host, qemu = meas
+    assert f"{host['model_peak_mb']:.1f} MB" in text and "not meaningful" in text
+    assert f"max-abs {qemu['parity']['max_abs']:.2e} · top-1 100.0 %" in text
+    assert "compared with the x86 ai-edge-litert runtime on 4 random normal inputs (seed 0)" in text
