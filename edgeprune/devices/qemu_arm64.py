@@ -39,7 +39,8 @@ from edgeprune.devices.qemu_setup import DEFAULT_CPU, QemuEnv, require_env
 from edgeprune.errors import EdgepruneError
 from edgeprune.schemas import DeviceFingerprint, Measurement, ParityStats
 
-NOTE = "emulated arm64 (qemu-user): timings and memory are not meaningful; use for parity and op support only"
+NOTE = ("emulated arm64 (qemu-user): timings and memory are not meaningful; reports op support and parity "
+        "with the x86 runtime (max-abs, top-1 agreement) instead")
 
 # Runs the model on each input row and saves float32 outputs (int8/uint8 tensors (de)quantized with the
 # tensor's own scale/zero point). Executed by both the host python and the guest python, so both sides run

@@ -41,3 +41,16 @@ def test_model_memory_follows_the_weights(models: dict[int, Path]) -> None:
     assert model_ratio > 2 * got[4096].peak_rss_mb / got[16].peak_rss_mb
     print(f"\nmodel MB {[round(m.model_peak_mb, 1) for m in got.values()]}, baseline MB {[round(b, 1) for b in base]}, "
           f"file MB {[round(s, 1) for s in size_mb.values()]}, bytes per weight byte {factors}")
+
+
+def test_records_without_the_memory_and_parity_fields_stay_valid() -> None:
+    """A measurement written before these fields existed (or by the Android app) still parses; they are null."""
+    from edgeprune.schemas import Measurement
+
+    old = {"schema_version": 1, "artifact_name": "m", "artifact_sha256": "0" * 64, "runtime": "ai-edge-litert 2.3.0",
+           "device": {"kind": "host", "id": "box"}, "threads": 1, "warmup": 1, "runs": 3, "peak_rss_mb": 49.0,
+           "load_delta_mb": 3.1, "extra": {"rss_before_mb": 39.4}}  # fmt: skip
+    m = Measurement.model_validate(old)
+    assert m.model_peak_mb is None and m.baseline_rss_mb is None and m.parity is None and m.peak_rss_mb == 49.0
+    with pytest.raises(ValueError, match="finite"):
+        Measurement.model_validate({**old, "model_peak_mb": float("inf")})
