@@ -62,7 +62,10 @@ SIMULATED_KIND = "linux-structural+simulated-weights"  # edgeprune.runtimes.core
 
 
 def _parity_cell(p: dict[str, Any] | None) -> str:
-    return "-" if not p else f"{p['max_abs']:.1e} · {100 * p['top1_agreement']:.0f}%"
+    if not p:
+        return "-"
+    diff = "bit-exact" if p["max_abs"] == 0 else f"{p['max_abs']:.1e}"
+    return f"{diff} · {100 * p['top1_agreement']:.0f}%"
 
 
 def print_summary(rows: list[dict[str, Any]], run_dir: Path) -> None:

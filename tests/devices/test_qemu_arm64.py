@@ -161,7 +161,8 @@ def test_parity_reaches_report_json_and_build_table(qemu_env: QemuEnv, tiny_net,
     header = next(ln for ln in out.splitlines() if "artifact" in ln and "gate" in ln)
     assert "model mem" in header and "qemu-arm64 vs x86" in header
     line = next(ln for ln in out.splitlines() if "pruned_tflite_int8" in ln)
-    assert f"{par['max_abs']:.1e} · 100%" in line and f"{row['model_peak_mb']:.1f} MB" in line
+    shown = "bit-exact" if par["max_abs"] == 0 else f"{par['max_abs']:.1e}"
+    assert f"{shown} · 100%" in line and f"{row['model_peak_mb']:.1f} MB" in line
 
     # report.html's device table: the host row with its model memory, the qemu row with its parity
     from types import SimpleNamespace
