@@ -9,7 +9,8 @@ numbers, and runs are capped (``max_runs`` option, default 5). What it is for:
   compares them with each other and, when given, with PyTorch's outputs.
 
 ``benchmark`` (what ``profile --device qemu-arm64`` and ``build --device ...,qemu-arm64`` call) runs the
-parity check on every artifact too, with ``parity_n`` deterministic random inputs, and records it in each
+parity check on every artifact too, on ``parity_n`` inputs (a build passes its first test images through
+``BenchSpec.parity_inputs``; a lone file gets deterministic random inputs), and records it in each
 Measurement's ``parity`` field, so the tables and reports show what this lane measured.
 
 Set up the lane once with ``edgeprune device setup qemu-arm64`` (:mod:`edgeprune.devices.qemu_setup`).
@@ -137,9 +138,9 @@ def random_inputs(input_details: list[dict[str, Any]], n: int, seed: int = PARIT
     return np.random.default_rng(seed).standard_normal((n, *shape[1:])).astype(np.float32)
 
 
-def parity_stats(result: dict[str, Any]) -> ParityStats:
-    """The arm64-vs-x86 part of a :func:`parity` result as the Measurement field."""
-    return ParityStats(inputs=f"{result['n']} random normal inputs (seed {PARITY_SEED})", n=result["n"],
+def parity_stats(result: dict[str, Any], label: str = "") -> ParityStats:
+    """The arm64-vs-x86 part of a :func:`parity` result as the Measurement field (``label``: what the inputs were)."""
+    return ParityStats(inputs=label or f"{result['n']} random normal inputs (seed {PARITY_SEED})", n=result["n"],
                        **result["arm64_vs_x86"])  # fmt: skip
 
 
@@ -206,8 +207,12 @@ class QemuArm64Device(Device):
         for threads in spec.threads:
             r = self.run_one(env, model_path, threads, warmup, runs, spec.use_xnnpack)
             if checked is None and self.parity_n:  # once per artifact: the same numbers hold for every config
-                x = random_inputs(r["inputs"], self.parity_n)
-                checked = parity_stats(parity(model_path, x, cache=self.cache, timeout_s=self.timeout_s, cpu=self.cpu))
+                given = spec.parity_inputs is not None and len(spec.parity_inputs) > 0
+                x = (np.asarray(spec.parity_inputs, dtype=np.float32)[: self.parity_n] if given
+                     else random_inputs(r["inputs"], self.parity_n))  # fmt: skip
+                label = f"{len(x)} {spec.parity_inputs_label or 'given inputs'}" if given else ""
+                checked = parity_stats(parity(model_path, x, cache=self.cache, timeout_s=self.timeout_s, cpu=self.cpu),
+                                       label)  # fmt: skip
             m = measurement_from_bench(r, device, threads, artifact_name, artifact_sha256, emulated=True,
                                        note=NOTE, op_support=True, requested_runs=spec.runs)
             out.append(m.model_copy(update={"parity": checked}))

@@ -128,10 +128,12 @@ def test_unset_lane_and_bad_specs(tmp_path: Path) -> None:
 
 
 def test_parity_reaches_report_json_and_build_table(qemu_env: QemuEnv, tiny_net, tmp_path: Path,  # noqa: ANN001
+                                                    inputs: np.ndarray,
                                                     capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    """`build --device host,qemu-arm64`: each artifact row of report.json carries the qemu lane's parity and the
-    host lane's model memory, and the build's console table prints both."""
+    """`build --device host,qemu-arm64`: each artifact row of report.json carries the qemu lane's parity (on the
+    inputs the build passes: its test images) and the host lane's model memory; the console table and
+    report.html show both."""
     from rich.console import Console
 
     import edgeprune.cli._common as common
@@ -142,7 +144,8 @@ def test_parity_reaches_report_json_and_build_table(qemu_env: QemuEnv, tiny_net,
     from edgeprune.rundir.outcomes import ExportedArtifact
 
     model = export_tiny(tiny_net, tmp_path, "int8")
-    sha, spec = sha256_file(model), BenchSpec(threads=[1], warmup=1, runs=2)
+    sha = sha256_file(model)
+    spec = BenchSpec(threads=[1], warmup=1, runs=2, parity_inputs=inputs, parity_inputs_label="test images")
     meas = [m.model_dump(mode="json") for dev in ("host", "qemu-arm64?max_runs=1&parity_n=4")
             for m in open_device(dev).benchmark(model, spec, "pruned_tflite_int8", sha)]  # fmt: skip
     art = ExportedArtifact(name="pruned_tflite_int8", file="artifacts/x.tflite", format="tflite", precision="int8",
@@ -150,7 +153,7 @@ def test_parity_reaches_report_json_and_build_table(qemu_env: QemuEnv, tiny_net,
     row = ArtifactRow.model_validate(artifact_row(art, None, meas)).model_dump()
     par = row["emulated_parity"]
     assert par["device"] == "qemu-arm64" and par["n"] == 4 and par["reference"] == "x86 ai-edge-litert"
-    assert par["inputs"] == "4 random normal inputs (seed 0)" and par["top1_agreement"] == 1.0
+    assert par["inputs"] == "4 test images" and par["top1_agreement"] == 1.0  # parity_n=4 of the 8 given
     assert 0 <= par["max_abs"] < 0.05  # int8 outputs: at most about one quantization step apart
     assert row["model_peak_mb"] is not None and 0 < row["model_peak_mb"] < row["peak_rss_mb"]
     assert list(row["latency_p50_ms"]) == ["host:1t"]  # the emulated timing stays out
@@ -175,4 +178,4 @@ def test_parity_reaches_report_json_and_build_table(qemu_env: QemuEnv, tiny_net,
     host, qemu = meas
     assert f"{host['model_peak_mb']:.1f} MB" in text and "not meaningful" in text
     assert f"max-abs {qemu['parity']['max_abs']:.2e} · top-1 100.0 %" in text
-    assert "compared with the x86 ai-edge-litert runtime on 4 random normal inputs (seed 0)" in text
+    assert "compared with the x86 ai-edge-litert runtime on 4 test images" in text
