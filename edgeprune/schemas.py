@@ -91,6 +91,20 @@ class LatencyStats(FiniteModel):
     trimmed_mean_ms: float
 
 
+class ParityStats(FiniteModel):
+    """An emulated lane's outputs compared with the host (x86) runtime's on the same inputs."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    reference: str = Field("x86 ai-edge-litert", description="what the lane's outputs were compared with")
+    inputs: str = Field(description="which inputs, e.g. '8 random normal inputs (seed 0)'")
+    n: int
+    max_abs: float = Field(description="largest absolute output difference (quantized outputs dequantized)")
+    mean_abs: float
+    top1_agreement: float = Field(description="fraction of inputs with the same top-1 class")
+    exact_fraction: float = Field(description="fraction of output values that are bit-identical")
+
+
 class Measurement(FiniteModel):
     """One profiling result of one artifact on one device configuration."""
 
@@ -114,6 +128,11 @@ class Measurement(FiniteModel):
     peak_rss_mb: float | None = None
     load_delta_mb: float | None = None
     pss_mb: float | None = None
+    baseline_rss_mb: float | None = Field(None, description="RSS of the same process with the runtime imported "
+                                          "and no model loaded (host/ssh lanes)")
+    model_peak_mb: float | None = Field(None, description="model-attributable peak: the process's peak RSS while "
+                                        "loading and running the model minus baseline_rss_mb")
+    parity: ParityStats | None = Field(None, description="emulated lanes: outputs vs the x86 runtime")
     extra: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -59,17 +59,43 @@ def _fmt(v: float | None, pct: bool = True) -> str:
     return f"{100 * v:.1f}%" if pct else f"{v:.3g}"
 
 
+SIMULATED_KIND = "linux-structural+simulated-weights"  # edgeprune.runtimes.coreml.SIMULATED (not imported: slow)
+
+
+def _parity_cell(p: dict[str, Any] | None) -> str:
+    if not p:
+        return "-"
+    diff = "bit-exact" if p["max_abs"] == 0 else f"{p['max_abs']:.1e}"
+    return f"{diff} · {100 * p['top1_agreement']:.0f}%"
+
+
 def print_summary(rows: list[dict[str, Any]], run_dir: Path) -> None:
+    """The build's table; memory and emulated-parity columns appear when a lane measured them."""
     table = Table(title=f"edgeprune build: {run_dir}", show_lines=False)
-    for col in ("artifact", "quantization", "size", "MACs", "p50 latency", "bal. acc", "agree", "gate"):
+    memory = any(r.get("model_peak_mb") is not None for r in rows)
+    parity = next((r["emulated_parity"] for r in rows if r.get("emulated_parity")), None)
+    cols = ["artifact", "quantization", "size", "MACs", "p50 latency"] + (["model mem"] if memory else [])
+    cols += ([f"{parity['device']} vs x86"] if parity else []) + ["bal. acc", "agree", "gate"]
+    for col in cols:
         table.add_column(col, justify="left" if col in ("artifact", "quantization") else "right")
     for r in rows:
         lat = ", ".join(f"{v:.2f}ms@{k.split(':')[-1]}" for k, v in sorted(r["latency_p50_ms"].items())) or "-"
         gate = {True: "[green]pass[/green]", False: "[red]REJECTED[/red]", None: "-"}[r.get("gate_passed")]
+        agree = _fmt(r.get("top1_agreement"))
+        if r.get("verification_kind") == SIMULATED_KIND:  # Core ML off macOS: no real prediction was run
+            agree, gate = f"{agree} simulated", f"{gate} (simulated)"
         macs = f"{r['macs'] / 1e6:.2f}M" if r.get("macs") else "-"
+        mem = ["-" if r.get("model_peak_mb") is None else f"{r['model_peak_mb']:.1f} MB"]
         table.add_row(r["name"], r.get("quantization") or "-", human_bytes(r["size_bytes"]), macs, lat,
-                      _fmt(r.get("balanced_accuracy")), _fmt(r.get("top1_agreement")), gate)
+                      *(mem if memory else []), *([_parity_cell(r.get("emulated_parity"))] if parity else []),
+                      _fmt(r.get("balanced_accuracy")), agree, gate)
     console.print(table)
+    if memory:
+        console.print("model mem: peak RSS of loading and running the model minus the same process with only the "
+                      "runtime loaded", style="dim")
+    if parity:
+        console.print(f"{parity['device']} vs x86: max-abs output difference · top-1 agreement with the x86 runtime "
+                      f"on {parity['inputs']} (emulated: numbers, not timings)", style="dim")
     for r in rows:
         reasons = [x for x in r.get("gate_reasons", []) if r.get("gate_passed") is False]
         if reasons:

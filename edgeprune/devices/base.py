@@ -6,7 +6,7 @@ import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.registry import Registry
@@ -24,6 +24,8 @@ class BenchSpec:
     (at most ``cooldown_timeout_s``) until the battery is below that temperature before each configuration;
     ``benchmark_binary`` is the user's own ``benchmark_model`` (else $EDGEPRUNE_BENCHMARK_MODEL); ``via_app``
     runs the demo app's BenchmarkActivity instead; ``op_profiling`` adds benchmark_model's per-op table.
+    Emulated lanes (qemu-arm64) only: ``parity_inputs`` are real input rows (N, ...) in the artifact's input
+    layout for the parity check, described by ``parity_inputs_label`` (e.g. "test images"); else random inputs.
     """
 
     threads: list[int] = field(default_factory=lambda: [1])
@@ -37,6 +39,8 @@ class BenchSpec:
     benchmark_binary: str | None = None
     via_app: bool = False
     op_profiling: bool = False
+    parity_inputs: Any = None
+    parity_inputs_label: str = ""
 
     def __post_init__(self) -> None:
         if not self.threads or any(

@@ -50,8 +50,8 @@ def measurement_from_bench(r: dict[str, Any], device: DeviceFingerprint, threads
     ``emulated``: timing_meaningful=False, and no init/first-inference/memory fields at all (they would be
     the emulator's numbers); the raw values stay in ``extra`` under ``emulated_*`` keys.
     """
-    rss = {"rss_before_mb": r["rss_before_mb"], "rss_after_load_mb": r["rss_after_load_mb"],
-           "peak_rss_mb": r["peak_rss_mb"]}  # fmt: skip
+    rss = {key: r[key] for key in ("rss_before_mb", "rss_after_load_mb", "peak_rss_mb", "baseline_rss_mb",
+                                   "model_peak_mb", "memory_method") if key in r}  # fmt: skip
     return Measurement(
         artifact_name=name, artifact_sha256=sha, device=device, runtime=f"ai-edge-litert {r['runtime_version']}",
         threads=threads, delegate=r["delegate"], warmup=r["warmup"], runs=len(r["samples_ms"]),
@@ -59,6 +59,8 @@ def measurement_from_bench(r: dict[str, Any], device: DeviceFingerprint, threads
         init_ms=None if emulated else r["init_ms"], first_inference_ms=None if emulated else r["first_inference_ms"],
         peak_rss_mb=None if emulated else r["peak_rss_mb"],
         load_delta_mb=None if emulated else r["rss_after_load_mb"] - r["rss_before_mb"],
+        baseline_rss_mb=None if emulated else r.get("baseline_rss_mb"),
+        model_peak_mb=None if emulated else r.get("model_peak_mb"),
         extra={**({"emulated_process_memory_mb": rss, "emulated_timings_ms": {
                    "init_ms": r["init_ms"], "first_inference_ms": r["first_inference_ms"]}} if emulated else rss),
                "inputs": r["inputs"], "outputs": r["outputs"], "outputs_finite": r["outputs_finite"],

@@ -8,9 +8,14 @@ numbers, and runs are capped (``max_runs`` option, default 5). What it is for:
 * numerical parity: :func:`parity` runs the same inputs through the host (x86) runtime and the arm64 one and
   compares them with each other and, when given, with PyTorch's outputs.
 
+``benchmark`` (what ``profile --device qemu-arm64`` and ``build --device ...,qemu-arm64`` call) runs the
+parity check on every artifact too, on ``parity_n`` inputs (a build passes its first test images through
+``BenchSpec.parity_inputs``; a lone file gets deterministic random inputs), and records it in each
+Measurement's ``parity`` field, so the tables and reports show what this lane measured.
+
 Set up the lane once with ``edgeprune device setup qemu-arm64`` (:mod:`edgeprune.devices.qemu_setup`).
 Spec options: ``cache`` (directory), ``max_runs``, ``timeout`` (s), ``cpu`` (qemu CPU model, default
-neoverse-n1, see qemu_setup.DEFAULT_CPU).
+neoverse-n1, see qemu_setup.DEFAULT_CPU), ``parity_n`` (inputs of the parity check, default 8; 0 skips it).
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from edgeprune.devices.bench_result import (
 )
 from edgeprune.devices.qemu_setup import DEFAULT_CPU, QemuEnv, require_env
 from edgeprune.errors import EdgepruneError
-from edgeprune.schemas import DeviceFingerprint, Measurement
+from edgeprune.schemas import DeviceFingerprint, Measurement, ParityStats
 
-NOTE = "emulated arm64 (qemu-user): timings and memory are not meaningful; use for parity and op support only"
+NOTE = ("emulated arm64 (qemu-user): timings and memory are not meaningful; reports op support and parity "
+        "with the x86 runtime (max-abs, top-1 agreement) instead")
 
 # Runs the model on each input row and saves float32 outputs (int8/uint8 tensors (de)quantized with the
 # tensor's own scale/zero point). Executed by both the host python and the guest python, so both sides run
@@ -120,6 +126,24 @@ def parity(model_path: str | Path, inputs: np.ndarray, torch_outputs: np.ndarray
     return out
 
 
+PARITY_SEED = 0
+
+
+def random_inputs(input_details: list[dict[str, Any]], n: int, seed: int = PARITY_SEED) -> np.ndarray:
+    """``n`` standard-normal float32 rows shaped like the model's first input (batch dimension replaced by n).
+
+    Float rows also serve quantized-input models: the parity script quantizes them with the input's own scale.
+    """
+    shape = [max(int(d), 1) for d in input_details[0]["shape"]]
+    return np.random.default_rng(seed).standard_normal((n, *shape[1:])).astype(np.float32)
+
+
+def parity_stats(result: dict[str, Any], label: str = "") -> ParityStats:
+    """The arm64-vs-x86 part of a :func:`parity` result as the Measurement field (``label``: what the inputs were)."""
+    return ParityStats(inputs=label or f"{result['n']} random normal inputs (seed {PARITY_SEED})", n=result["n"],
+                       **result["arm64_vs_x86"])  # fmt: skip
+
+
 @register_device
 class QemuArm64Device(Device):
     kind = "qemu-arm64"
@@ -127,17 +151,23 @@ class QemuArm64Device(Device):
     timing_note = NOTE
 
     def __init__(self, cache: Path | None = None, max_runs: int = 5, timeout_s: float = 1800.0,
-                 cpu: str = DEFAULT_CPU) -> None:  # fmt: skip
+                 cpu: str = DEFAULT_CPU, parity_n: int = 8) -> None:  # fmt: skip
         self.cache, self.max_runs, self.timeout_s, self.cpu = cache, max(1, max_runs), timeout_s, cpu
+        self.parity_n = max(0, parity_n)
 
     @classmethod
     def from_spec(cls, arg: str | None) -> QemuArm64Device:
         main, opts = split_options(arg)
-        unknown = set(opts) - {"cache", "max_runs", "timeout", "cpu"}
+        unknown = set(opts) - {"cache", "max_runs", "timeout", "cpu", "parity_n"}
         if main or unknown:
             raise EdgepruneError(f"bad qemu-arm64 spec '{arg}'", "use qemu-arm64 or qemu-arm64?max_runs=3&cache=DIR")
-        return cls(Path(opts["cache"]) if "cache" in opts else None, int(opts.get("max_runs", 5)),
-                   float(opts.get("timeout", 1800)), opts.get("cpu", DEFAULT_CPU))  # fmt: skip
+        try:
+            numbers = int(opts.get("max_runs", 5)), float(opts.get("timeout", 1800)), int(opts.get("parity_n", 8))
+        except ValueError:
+            raise EdgepruneError(f"bad qemu-arm64 spec '{arg}': max_runs, timeout and parity_n are numbers",
+                                 "use e.g. qemu-arm64?max_runs=3&parity_n=8") from None  # fmt: skip
+        return cls(Path(opts["cache"]) if "cache" in opts else None, numbers[0], numbers[1],
+                   opts.get("cpu", DEFAULT_CPU), numbers[2])  # fmt: skip
 
     def env(self) -> QemuEnv:
         return require_env(self.cache)
@@ -173,9 +203,17 @@ class QemuArm64Device(Device):
         model_path = check_cpu_bench_request(model_path, spec, "on qemu-arm64")
         env, device = self.env(), self.fingerprint()
         runs, warmup = min(spec.runs, self.max_runs), min(spec.warmup, 1)
-        out = []
+        out, checked = [], None
         for threads in spec.threads:
             r = self.run_one(env, model_path, threads, warmup, runs, spec.use_xnnpack)
-            out.append(measurement_from_bench(r, device, threads, artifact_name, artifact_sha256, emulated=True,
-                                              note=NOTE, op_support=True, requested_runs=spec.runs))
+            if checked is None and self.parity_n:  # once per artifact: the same numbers hold for every config
+                given = spec.parity_inputs is not None and len(spec.parity_inputs) > 0
+                x = (np.asarray(spec.parity_inputs, dtype=np.float32)[: self.parity_n] if given
+                     else random_inputs(r["inputs"], self.parity_n))  # fmt: skip
+                label = f"{len(x)} {spec.parity_inputs_label or 'given inputs'}" if given else ""
+                checked = parity_stats(parity(model_path, x, cache=self.cache, timeout_s=self.timeout_s, cpu=self.cpu),
+                                       label)  # fmt: skip
+            m = measurement_from_bench(r, device, threads, artifact_name, artifact_sha256, emulated=True,
+                                       note=NOTE, op_support=True, requested_runs=spec.runs)
+            out.append(m.model_copy(update={"parity": checked}))
         return out

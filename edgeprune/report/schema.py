@@ -76,6 +76,19 @@ class VsDense(_Strict):
     confidence: float | None = None
 
 
+class EmulatedParity(_Open):
+    """An emulated lane's outputs (e.g. qemu-arm64) vs the x86 runtime on the same inputs."""
+
+    device: str = Field(description="the lane, e.g. qemu-arm64")
+    reference: str
+    inputs: str
+    n: int
+    max_abs: float
+    mean_abs: float
+    top1_agreement: float
+    exact_fraction: float
+
+
 class ArtifactRow(_Strict):
     """One exported model file, verified in its own runtime and profiled."""
 
@@ -102,6 +115,10 @@ class ArtifactRow(_Strict):
         default_factory=dict, description="'<device kind>:<threads>t' -> p50 ms; only meaningful timings"
     )
     peak_rss_mb: float | None = None
+    model_peak_mb: float | None = Field(None, description="peak RSS of loading and running the model minus the "
+                                        "same process with only the runtime loaded")
+    emulated_parity: EmulatedParity | None = None
+    verification_kind: str | None = Field(None, description="runtime | linux-structural+simulated-weights | ...")
     gate: GateDetail | None = None
     drift: Drift | None = None
     vs_dense_float: VsDense | None = Field(None, description="paired bootstrap vs the dense float PyTorch model")

@@ -121,14 +121,25 @@ def devices(run: RunView, sid: str) -> str:
             timing = [ms(lat.get("p50_ms")), ms(lat.get("p90_ms")), f"{lat['mean_ms']:.3f} ± {lat['std_ms']:.3f}"]
         else:
             timing = ['<span class="muted">not meaningful</span>'] * 3
-        rss = m.get("peak_rss_mb")
+        rss, model_mb, par = m.get("peak_rss_mb"), m.get("model_peak_mb"), m.get("parity")
         rows.append([m["artifact_name"], _device(m), m.get("runtime"), m.get("delegate"), m.get("threads"), *timing,
-                     ms(m.get("init_ms")), "–" if rss is None else f"{rss:.1f} MB", m.get("runs")])
+                     ms(m.get("init_ms")), "–" if rss is None else f"{rss:.1f} MB",
+                     "–" if model_mb is None else f"{model_mb:.1f} MB",
+                     "–" if not par else f"max-abs {par['max_abs']:.2e} · top-1 {100 * par['top1_agreement']:.1f} %",
+                     m.get("runs")])  # fmt: skip
     fps = {(_device(m), m["device"].get("os"), m["device"].get("abi"), m["device"].get("cores")) for m in meas}
     fp = "".join(f"<li>{esc(d)} · {esc(os_)} · {esc(abi)} · {esc(cores)} cores</li>" for d, os_, abi, cores in fps)
+    checked = next((m["parity"] for m in meas if m.get("parity")), None)
+    legend = ("<p>model memory: the peak resident memory of loading and running the model minus the same process "
+              "with only the runtime loaded (weights, packed weights, tensor arena, the runtime's first-use "
+              "costs); peak RSS is the whole process.</p>")
+    if checked:
+        legend += (f"<p>vs x86: an emulated lane's outputs compared with the {esc(checked['reference'])} runtime on "
+                   f"{esc(checked['inputs'])}; its timings and memory are not meaningful.</p>")
     return section(sid, title, table(
         ["artifact", "device", "runtime", "delegate", "threads", "p50", "p90", "mean ± std (ms)", "init",
-         "peak RSS", "runs"], rows, numeric=(4, 5, 6, 7, 8, 9, 10), raw=(5, 6, 7)) + f"<ul>{fp}</ul>")
+         "peak RSS", "model memory", "vs x86", "runs"], rows, numeric=(4, 5, 6, 7, 8, 9, 10, 12), raw=(5, 6, 7))
+        + f"<ul>{fp}</ul>" + legend)
 
 
 def bakeoff(run: RunView, sid: str) -> str:

@@ -22,6 +22,15 @@ def _latency(art: ExportedArtifact, measurements: list[dict[str, Any]]) -> tuple
     return lat, rss
 
 
+def _memory_and_parity(art: ExportedArtifact,
+                       measurements: list[dict[str, Any]]) -> tuple[float | None, dict[str, Any] | None]:
+    """The largest model-attributable peak of ``art`` and the first emulated-lane parity check of it."""
+    mine = [m for m in measurements if m["artifact_sha256"] == art.sha256]
+    peaks = [m["model_peak_mb"] for m in mine if m.get("model_peak_mb") is not None]
+    checks = [{"device": m["device"]["kind"], **m["parity"]} for m in mine if m.get("parity")]
+    return (max(peaks) if peaks else None), (checks[0] if checks else None)
+
+
 def _vs_dense(v: VerifiedArtifact | None) -> dict[str, Any] | None:
     delta = v.vs_dense_float if v is not None else None
     if not delta:
@@ -35,6 +44,7 @@ def artifact_row(art: ExportedArtifact, v: VerifiedArtifact | None,
     drift = v.vs_torch if v is not None else None
     gate = v.gate if v is not None else None
     lat, rss = _latency(art, measurements)
+    model_mb, parity = _memory_and_parity(art, measurements)
     return {
         "name": art.name, "variant": art.variant, "format": art.format, "backend": art.backend,
         "precision": art.precision, "quantization": art.quantization, "file": art.file,
@@ -45,7 +55,8 @@ def artifact_row(art: ExportedArtifact, v: VerifiedArtifact | None,
         "top1_agreement": drift.top1_agreement if drift else None,
         "max_abs_logit_error": drift.max_abs if drift else None,
         "gate_passed": gate.passed if gate else None, "gate_reasons": list(gate.reasons) if gate else [],
-        "latency_p50_ms": lat, "peak_rss_mb": rss,
+        "latency_p50_ms": lat, "peak_rss_mb": rss, "model_peak_mb": model_mb, "emulated_parity": parity,
+        "verification_kind": v.verification_kind if v is not None else None,
         "gate": gate.summary() if gate else None,
         "drift": drift.summary() if drift else None,
         "vs_dense_float": _vs_dense(v),

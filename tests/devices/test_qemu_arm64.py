@@ -80,9 +80,15 @@ def test_profile_runs_on_arm64_but_never_shows_timings(qemu_env: QemuEnv, tiny_m
     assert res.exit_code == 0, res.output
     row = next(ln for ln in res.output.splitlines() if ln.startswith("│ tiny"))
     cells = [c.strip() for c in row.strip("│ ").split("│")]
-    assert cells[4:] == ["n/a", "n/a", "n/a", "n/a", "-"]  # p50/p90/p99 and init hidden, no emulated RSS
+    # p50/p90/p99 and init hidden, no emulated RSS or model memory; the lane's parity with x86 shown instead
+    assert cells[4:10] == ["n/a", "n/a", "n/a", "n/a", "-", "-"]
+    assert float(cells[10]) < 1e-5 and cells[11] == "100.0% of 8"
     assert "not meaningful" in res.output
+    assert "vs x86: emulated outputs compared with the x86 ai-edge-litert runtime on 8 random normal inputs" in res.output
     (m,) = seen
+    assert m.parity is not None and m.parity.n == 8 and m.parity.top1_agreement == 1.0
+    assert cells[10] == f"{m.parity.max_abs:.2e}"
+    assert m.model_peak_mb is None and m.baseline_rss_mb is None
     assert m.device.kind == "qemu-arm64" and m.device.abi == "aarch64" and m.device.model_extra["emulated"] is True
     assert m.timing_meaningful is False and m.runs == 2 and m.extra["requested_runs"] == 50
     assert m.peak_rss_mb is None and m.load_delta_mb is None and "not meaningful" in m.extra["note"]
@@ -119,3 +125,57 @@ def test_unset_lane_and_bad_specs(tmp_path: Path) -> None:
     with pytest.raises(EdgepruneError, match="bad qemu-arm64 spec"):
         open_device("qemu-arm64?colour=red")
     assert default_cache().name == "qemu-arm64"
+
+
+def test_parity_reaches_report_json_and_build_table(qemu_env: QemuEnv, tiny_net, tmp_path: Path,  # noqa: ANN001
+                                                    inputs: np.ndarray,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`build --device host,qemu-arm64`: each artifact row of report.json carries the qemu lane's parity (on the
+    inputs the build passes: its test images) and the host lane's model memory; the console table and
+    report.html show both."""
+    from rich.console import Console
+
+    import edgeprune.cli._common as common
+    from edgeprune.devices import BenchSpec
+    from edgeprune.fsutil import sha256_file
+    from edgeprune.report.schema import ArtifactRow
+    from edgeprune.rundir.artifacts import artifact_row
+    from edgeprune.rundir.outcomes import ExportedArtifact
+
+    model = export_tiny(tiny_net, tmp_path, "int8")
+    sha = sha256_file(model)
+    spec = BenchSpec(threads=[1], warmup=1, runs=2, parity_inputs=inputs, parity_inputs_label="test images")
+    meas = [m.model_dump(mode="json") for dev in ("host", "qemu-arm64?max_runs=1&parity_n=4")
+            for m in open_device(dev).benchmark(model, spec, "pruned_tflite_int8", sha)]  # fmt: skip
+    art = ExportedArtifact(name="pruned_tflite_int8", file="artifacts/x.tflite", format="tflite", precision="int8",
+                           sha256=sha, size_bytes=model.stat().st_size)  # fmt: skip
+    row = ArtifactRow.model_validate(artifact_row(art, None, meas)).model_dump()
+    par = row["emulated_parity"]
+    assert par["device"] == "qemu-arm64" and par["n"] == 4 and par["reference"] == "x86 ai-edge-litert"
+    assert par["inputs"] == "4 test images" and par["top1_agreement"] == 1.0  # parity_n=4 of the 8 given
+    assert 0 <= par["max_abs"] < 0.05  # int8 outputs: at most about one quantization step apart
+    assert row["model_peak_mb"] is not None and 0 < row["model_peak_mb"] < row["peak_rss_mb"]
+    assert list(row["latency_p50_ms"]) == ["host:1t"]  # the emulated timing stays out
+
+    monkeypatch.setattr(common, "console", Console(width=250))
+    common.print_summary([row], tmp_path)
+    out = capsys.readouterr().out
+    header = next(ln for ln in out.splitlines() if "artifact" in ln and "gate" in ln)
+    assert "model mem" in header and "qemu-arm64 vs x86" in header
+    line = next(ln for ln in out.splitlines() if "pruned_tflite_int8" in ln)
+    shown = "bit-exact" if par["max_abs"] == 0 else f"{par['max_abs']:.1e}"
+    assert f"{shown} · 100%" in line and f"{row['model_peak_mb']:.1f} MB" in line
+
+    # report.html's device table: the host row with its model memory, the qemu row with its parity
+    from types import SimpleNamespace
+
+    from edgeprune.report.sections import devices
+    from tests.report._html import parse
+
+    run = SimpleNamespace(outcomes=SimpleNamespace(profile=True), measurements=meas)  # what the section reads
+    text = parse(f"<html><body>{devices(run, 'devices')}</body></html>").sections["devices"].text
+    host, qemu = meas
+    assert f"{host['model_peak_mb']:.1f} MB" in text and "not meaningful" in text
+    assert f"max-abs {qemu['parity']['max_abs']:.2e} · top-1 100.0 %" in text
+    assert "compared with the x86 ai-edge-litert runtime on 4 test images" in text
