@@ -25,7 +25,7 @@ class BenchSpec:
     ``benchmark_binary`` is the user's own ``benchmark_model`` (else $EDGEPRUNE_BENCHMARK_MODEL); ``via_app``
     runs the demo app's BenchmarkActivity instead; ``op_profiling`` adds benchmark_model's per-op table.
     Emulated lanes (qemu-arm64) only: ``parity_inputs`` are real input rows (N, ...) in the artifact's input
-    layout for the parity check, described by ``parity_inputs_label`` (e.g. "test images"); else random inputs.
+    layout for the parity check, described by ``parity_inputs_label`` (e.g. "validation images"); else random inputs.
     """
 
     threads: list[int] = field(default_factory=lambda: [1])

@@ -237,10 +237,10 @@ class ProfileStage(Stage):
                 if art.format != "tflite":
                     continue
                 ctx.console.print(f"  [dim]profile {art.name} on {spec}[/dim]")
-                if not device.can_time:  # an emulated lane checks parity instead: on real test images
-                    x = ctx.data.test.x[:8].numpy()
+                if not device.can_time:  # an emulated lane checks parity instead, on real validation images
+                    x = ctx.data.val.x[:8].numpy()  # (the test split is kept for the final verdict)
                     bench.parity_inputs = x.transpose(0, 2, 3, 1) if art.io_layout == "NHWC" else x
-                    bench.parity_inputs_label = "test images"
+                    bench.parity_inputs_label = "validation images"
                 got = device.benchmark(ctx.path(art.file), bench, art.name, art.sha256)
                 measurements += [m.model_dump(mode="json") for m in got]
         return ProfileOutcome(measurements=measurements, pruning_efficiency=_efficiency(ctx, measurements)), []
