@@ -58,13 +58,22 @@ def _fmt(v: float | None, pct: bool = True) -> str:
     return f"{100 * v:.1f}%" if pct else f"{v:.3g}"
 
 
+def _gate_cell(row: dict[str, Any]) -> str:
+    """A disabled gate shows 'not checked', never 'pass'; an unverified artifact shows '-'."""
+    status = row.get("gate_status")
+    if status is None:  # a row of an older report.json
+        status = {True: "passed", False: "rejected"}.get(row.get("gate_passed"), "not-run")
+    return {"passed": "[green]pass[/green]", "rejected": "[red]REJECTED[/red]",
+            "not-checked": "[yellow]not checked[/yellow]"}.get(status, "-")
+
+
 def print_summary(rows: list[dict[str, Any]], run_dir: Path) -> None:
     table = Table(title=f"edgeprune build: {run_dir}", show_lines=False)
     for col in ("artifact", "quantization", "size", "MACs", "p50 latency", "bal. acc", "agree", "gate"):
         table.add_column(col, justify="left" if col in ("artifact", "quantization") else "right")
     for r in rows:
         lat = ", ".join(f"{v:.2f}ms@{k.split(':')[-1]}" for k, v in sorted(r["latency_p50_ms"].items())) or "-"
-        gate = {True: "[green]pass[/green]", False: "[red]REJECTED[/red]", None: "-"}[r.get("gate_passed")]
+        gate = _gate_cell(r)
         macs = f"{r['macs'] / 1e6:.2f}M" if r.get("macs") else "-"
         table.add_row(r["name"], r.get("quantization") or "-", human_bytes(r["size_bytes"]), macs, lat,
                       _fmt(r.get("balanced_accuracy")), _fmt(r.get("top1_agreement")), gate)
@@ -85,6 +94,11 @@ def print_next_steps(run_dir: Path) -> None:
 
 def fail_if_rejected(rows: list[dict[str, Any]], gate: bool) -> None:
     rejected = [r["name"] for r in rows if r.get("gate_passed") is False]
+    if any(r.get("gate_status") == "not-checked" for r in rows):
+        console.print("[yellow]gate disabled (verify.gate = false): no artifact was checked against the "
+                      "accuracy limits[/yellow]")
+    elif not gate and any(r.get("gate_passed") is not None for r in rows):
+        console.print("[yellow]--no-gate: the verdicts above are reported but not enforced (exit 0)[/yellow]")
     if rejected and gate:
         err_console.print(f"[bold red]gate failed[/bold red] for {', '.join(rejected)} (use --no-gate to override)")
         sys.stdout.flush()

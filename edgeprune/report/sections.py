@@ -156,3 +156,30 @@ def bakeoff(run: RunView, sid: str) -> str:
     if not run.compare.get("complete", True):
         body += '<p class="muted">the bake-off is still running or was interrupted: rows so far</p>'
     return section(sid, title, body + "".join(f'<p class="muted">{esc(n)}</p>' for n in run.notes))
+
+
+def gate_power(run: RunView, multi: bool = False) -> str:
+    """What the split sizes can certify, and how the test split was used (inside the summary)."""
+    verify = run.outcomes.verify
+    power = verify.gate_power if verify else None
+    if not power:
+        return ""
+    label = f" ({esc(run.label)})" if multi else ""
+    limit = power["limits"]["max_class_sensitivity_drop"]
+    rows = []
+    for split, sp in power["splits"].items():
+        for c in sp["classes"]:
+            one = "–" if c["one_flip_ub_pp"] is None else f"{c['one_flip_ub_pp']:.1f} pp"
+            two = "–" if c["two_flip_ub_pp"] is None else f"{c['two_flip_ub_pp']:.1f} pp"
+            ok = '<span class="pass">yes</span>' if c["certifiable"] else '<span class="fail">no</span>'
+            rows.append([split, c["name"], c["n"], one, two, ok])
+    reads = "; ".join(verify.test_reads) if verify and verify.test_reads else "none recorded"
+    text = (f"<h3>What the gate can certify{label}</h3>"
+            f"<p class='muted'>{esc(power['definition'])} Per-class limit: {limit:g} pp.</p>"
+            + table(["split", "class", "images", "1 lost prediction", "2 lost", f"≤ {limit:g} pp certifiable"],
+                    rows, numeric=(2, 3, 4), raw=(5,))
+            + "<p>The test split is read once, for the final verdict of the chosen artifacts; every choice "
+              "(the int8 repair ladder) reads the validation split, and nothing is chosen from the test metrics "
+              "of the PyTorch models. "
+              f"<span class='muted'>Test reads: {esc(reads)}.</span></p>")
+    return text
