@@ -165,7 +165,7 @@ POWER_DEFINITION = (
 
 
 def power_warnings(power: dict[str, Any]) -> list[str]:
-    """One line per class (and split) whose limit cannot be certified, for the console before work starts."""
+    """One short line per class (and split) whose limit cannot be certified, plus one line on the fix."""
     limits = power["limits"]
     lines = []
     for split, sp in power["splits"].items():
@@ -173,14 +173,16 @@ def power_warnings(power: dict[str, Any]) -> list[str]:
             if c["certifiable"]:
                 continue
             if c["n"] == 0:
-                lines.append(f"{split} split has no images of class '{c['name']}': the gate cannot check it")
+                lines.append(f"gate power: the {split} split has no '{c['name']}' image: that class cannot be checked")
                 continue
-            lines.append(f"{split} split: class '{c['name']}' has {c['n']} image(s); losing one correct prediction "
-                         f"already gives a drop bound of {c['one_flip_ub_pp']:.1f} pp > the "
-                         f"{limits['max_class_sensitivity_drop']:g} pp limit, so the limit cannot be certified "
-                         f"(more images of this class, or a looser --max-class-sensitivity-drop)")
+            lines.append(f"gate power: {split} has {c['n']} '{c['name']}' images; one lost correct prediction already "
+                         f"bounds its drop at {c['one_flip_ub_pp']:.1f} pp > the "
+                         f"{limits['max_class_sensitivity_drop']:g} pp limit: cannot be certified")
         if not sp["bal_acc_certifiable"] and sp["n"]:
-            lines.append(f"{split} split: losing one prediction of the rarest class already gives a balanced-"
-                         f"accuracy drop bound of {sp['bal_acc_one_flip_ub_pp']:.1f} pp > the "
-                         f"{limits['max_bal_acc_drop']:g} pp limit")
+            lines.append(f"gate power: {split}: one lost prediction of the rarest class already bounds the balanced-"
+                         f"accuracy drop at {sp['bal_acc_one_flip_ub_pp']:.1f} pp > the "
+                         f"{limits['max_bal_acc_drop']:g} pp limit: cannot be certified")
+    if lines:
+        lines.append("gate power: add images of those classes, or loosen the limits (--max-class-sensitivity-drop, "
+                     "--max-bal-acc-drop); details in report.json gate.power")
     return lines

@@ -142,7 +142,8 @@ def test_power_for_val_and_test_and_the_warnings() -> None:
     assert [c["certifiable"] for c in val["classes"]] == [True, False, True]
     assert all(c["certifiable"] for c in test["classes"])
     lines = power_warnings(power)
-    assert len(lines) == 2, lines  # the rare class on val, and val's balanced accuracy
-    assert "val split: class 'mild' has 20 image(s)" in lines[0] and "cannot be certified" in lines[0]
+    assert len(lines) == 3, lines  # the rare class on val, val's balanced accuracy, and the fix
+    assert "val has 20 'mild' images" in lines[0] and "cannot be certified" in lines[0]
+    assert "balanced-accuracy" in lines[1] and "loosen the limits" in lines[2]
     loose = gate_power({"val": [60, 20, 300]}, NAMES, 30.0, 30.0, n_boot=300)
     assert power_warnings(loose) == []
