@@ -139,10 +139,14 @@ def split_power(split: str, class_counts: list[int], class_names: list[str], max
 
     classes = [ClassPower(name=class_names[c], n=int(class_counts[c]), one_flip_ub_pp=rounded(bounds[1][c]),
                           two_flip_ub_pp=rounded(bounds[2][c]),
-                          certifiable=bounds[1][c] is not None and bounds[1][c] <= max_class_sensitivity_drop)
+                          certifiable=_within(bounds[1][c], max_class_sensitivity_drop))
                for c in range(k)]
     return SplitPower(split=split, n=int(labels.size), classes=classes, bal_acc_one_flip_ub_pp=rounded(bal_ub),
-                      bal_acc_certifiable=bal_ub is not None and bal_ub <= max_bal_acc_drop)
+                      bal_acc_certifiable=_within(bal_ub, max_bal_acc_drop))
+
+
+def _within(bound: float | None, limit: float) -> bool:
+    return bound is not None and bound <= limit
 
 
 def gate_power(class_counts: dict[str, list[int]], class_names: list[str], max_class_sensitivity_drop: float,

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from edgeprune.cli._common import _gate_cell
 from edgeprune.config import load_config
 from edgeprune.export import ExportRequest, get_exporter
-from edgeprune.cli._common import _gate_cell
 from edgeprune.gate import GATE_DISABLED, evaluate_gate, gate_power, power_warnings, split_power
 from edgeprune.metrics import classification_metrics, paired_bootstrap_delta
 from edgeprune.models import create_model

@@ -62,7 +62,7 @@ def _gate_cell(row: dict[str, Any]) -> str:
     """A disabled gate shows 'not checked', never 'pass'; an unverified artifact shows '-'."""
     status = row.get("gate_status")
     if status is None:  # a row of an older report.json
-        status = {True: "passed", False: "rejected"}.get(row.get("gate_passed"), "not-run")
+        status = {True: "passed", False: "rejected", None: "not-run"}[row.get("gate_passed")]
     return {"passed": "[green]pass[/green]", "rejected": "[red]REJECTED[/red]",
             "not-checked": "[yellow]not checked[/yellow]"}.get(status, "-")
 

@@ -78,11 +78,12 @@ class _Verifier:
         from edgeprune.runtimes.coreml import reference_models
 
         self.ctx = ctx
-        self.models = {}
+        self.models: dict[str, Any] = {}
         for ckpt in sorted({a["checkpoint"] for a in artifacts} | {DENSE_CKPT}):
             self.models[ckpt], _ = load_checkpoint(ctx.path(ckpt), ctx.fresh_model(), ctx.example_input)
         # Core ML off macOS runs the package's weights in the PyTorch model it came from
-        self.references = {ctx.path(a["file"]): self.models[a["checkpoint"]] for a in artifacts}
+        self.references: dict[str | Path, Any] = {ctx.path(a["file"]): self.models[a["checkpoint"]]
+                                                   for a in artifacts}
         self.reference_models = reference_models
         self.threads = os.cpu_count() or 1
 
@@ -158,8 +159,11 @@ def _repairs_on_validation(ctx: BuildContext, verifier: _Verifier, artifacts: li
             record["skipped"] = ("the fp32 artifact of this model fails the gate on the validation split too: "
                                  "the loss is not from quantization")
             continue
-        attempts = repair_int8(repair_inputs(ctx, art), art,
-                               lambda path, a=art: verifier.evaluate(path, a, val))
+
+        def evaluate_on_val(path: Path, a: dict[str, Any] = art) -> dict[str, Any]:
+            return verifier.evaluate(path, a, val)
+
+        attempts = repair_int8(repair_inputs(ctx, art), art, evaluate_on_val)
         for attempt in attempts:
             attempt["split"] = "val"
             attempt.pop("evaluation", None)  # gate + metrics (on validation) stay in the attempt

@@ -8,8 +8,6 @@ once, after it, for the verdict of the exported and the chosen repaired artifact
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from rich.console import Console
