@@ -55,3 +55,21 @@ def test_a_disabled_gate_is_reported_as_not_checked_everywhere(tiny_run_dir: Pat
     text = captured.get()
     assert "not checked" in text and "pass" not in text.replace("passed", "")
     assert "gate disabled" in text
+
+
+def test_build_warns_about_uncertifiable_limits_before_any_stage(tmp_path: Path) -> None:
+    from edgeprune.config import load_config
+    from edgeprune.pipeline import run_build
+    from tests.report.tiny import write_tiny_toml
+
+    console = Console(record=True, width=200)
+    strict = load_config(write_tiny_toml(tmp_path), {"verify.max_class_sensitivity_drop": 1.0})
+    run_build(strict, tmp_path / "strict", to_stage="train", console=console, command=["pytest"])
+    text = console.export_text()
+    warnings = [line for line in text.splitlines() if line.startswith("warning: gate power:")]
+    assert any("test has" in w and "> the 1 pp limit: cannot be certified" in w for w in warnings), text
+    assert text.index("warning: gate power:") < text.index("Train or load")  # before the first stage
+    off = load_config(write_tiny_toml(tmp_path), {"verify.max_class_sensitivity_drop": 1.0, "verify.gate": False})
+    console = Console(record=True, width=200)
+    run_build(off, tmp_path / "off", to_stage="train", console=console, command=["pytest"])
+    assert "gate power" not in console.export_text()  # nothing to certify when the gate is disabled
