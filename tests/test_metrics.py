@@ -191,3 +191,26 @@ def test_bootstrap_rejects_bad_input(imbalanced: tuple[np.ndarray, np.ndarray]) 
         paired_bootstrap_delta(labels, preds[:-1], preds, 3)
     with pytest.raises(EdgepruneError):
         paired_bootstrap_delta(labels, preds, preds, 3, scores_ref=np.zeros((labels.size, 3)))
+
+
+def test_bootstrap_of_a_class_with_no_images_is_undefined_not_an_error() -> None:
+    labels = np.array([0] * 25 + [2] * 25)
+    new = labels.copy()
+    new[0] = 1
+    delta = paired_bootstrap_delta(labels, labels, new, 3, n_boot=100)
+    assert delta["per_class_sensitivity"][1] == {"delta": None, "lo": None, "hi": None, "ref": None, "new": None}
+    assert delta["per_class_sensitivity"][0]["delta"] == pytest.approx(-1 / 25)
+    assert delta["balanced_accuracy"]["delta"] == pytest.approx(-1 / 50)  # over the two present classes
+
+
+def test_a_class_interval_depends_only_on_its_own_images() -> None:
+    """What the gate's power computation relies on: flips in other classes leave a class's interval alone."""
+    labels = np.repeat(np.arange(3), [40, 15, 60])
+    one = labels.copy()
+    one[np.flatnonzero(labels == 1)[0]] = 0
+    many = one.copy()
+    many[np.flatnonzero(labels == 0)[:5]] = 2
+    many[np.flatnonzero(labels == 2)[:7]] = 1
+    a = paired_bootstrap_delta(labels, labels, one, 3, n_boot=300, seed=3)["per_class_sensitivity"][1]
+    b = paired_bootstrap_delta(labels, labels, many, 3, n_boot=300, seed=3)["per_class_sensitivity"][1]
+    assert a == b and a["lo"] < 0

@@ -69,6 +69,15 @@ def _parity_cell(p: dict[str, Any] | None) -> str:
     return f"{diff} · {100 * p['top1_agreement']:.0f}%"
 
 
+def _gate_cell(row: dict[str, Any]) -> str:
+    """A disabled gate shows 'not checked', never 'pass'; an unverified artifact shows '-'."""
+    status = row.get("gate_status")
+    if status is None:  # a row of an older report.json
+        status = {True: "passed", False: "rejected", None: "not-run"}[row.get("gate_passed")]
+    return {"passed": "[green]pass[/green]", "rejected": "[red]REJECTED[/red]",
+            "not-checked": "[yellow]not checked[/yellow]"}.get(status, "-")
+
+
 def print_summary(rows: list[dict[str, Any]], run_dir: Path) -> None:
     """The build's table; memory and emulated-parity columns appear when a lane measured them."""
     table = Table(title=f"edgeprune build: {run_dir}", show_lines=False)
@@ -84,6 +93,9 @@ def print_summary(rows: list[dict[str, Any]], run_dir: Path) -> None:
         agree = _fmt(r.get("top1_agreement"))
         if r.get("verification_kind") == SIMULATED_KIND:  # Core ML off macOS: no real prediction was run
             agree, gate = f"{agree} simulated", f"{gate} (simulated)"
+
+
+        gate = _gate_cell(r)
         macs = f"{r['macs'] / 1e6:.2f}M" if r.get("macs") else "-"
         mem = ["-" if r.get("model_peak_mb") is None else f"{r['model_peak_mb']:.1f} MB"]
         table.add_row(r["name"], r.get("quantization") or "-", human_bytes(r["size_bytes"]), macs, lat,
@@ -112,6 +124,11 @@ def print_next_steps(run_dir: Path) -> None:
 
 def fail_if_rejected(rows: list[dict[str, Any]], gate: bool) -> None:
     rejected = [r["name"] for r in rows if r.get("gate_passed") is False]
+    if any(r.get("gate_status") == "not-checked" for r in rows):
+        console.print("[yellow]gate disabled (verify.gate = false): no artifact was checked against the "
+                      "accuracy limits[/yellow]")
+    elif not gate and any(r.get("gate_passed") is not None for r in rows):
+        console.print("[yellow]--no-gate: the verdicts above are reported but not enforced (exit 0)[/yellow]")
     if rejected and gate:
         err_console.print(f"[bold red]gate failed[/bold red] for {', '.join(rejected)} (use --no-gate to override)")
         sys.stdout.flush()

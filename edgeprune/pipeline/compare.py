@@ -49,8 +49,9 @@ class CompareSpec:
 def _metrics(ctx: BuildContext, model: torch.nn.Module) -> dict[str, Any]:
     from edgeprune.metrics import classification_metrics
 
-    logits = predict_logits(model, ctx.data.test.x)
-    return classification_metrics(logits, ctx.data.test.y.numpy(), ctx.data.num_classes).to_dict()
+    test = ctx.data.test.read("bake-off: test metrics of each criterion's model")
+    logits = predict_logits(model, test.x)
+    return classification_metrics(logits, test.y.numpy(), ctx.data.num_classes).to_dict()
 
 
 def _variant(ctx: BuildContext, label: str, reduction: float, seed: int, kind: str) -> BuildContext:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,12 +21,61 @@ from edgeprune.rundir.outcomes import StageOutcomes
 from edgeprune.train import TensorData
 
 
+class TestSplitAccessError(RuntimeError):
+    """Internal error: code read the test split without saying why, or while reading it is forbidden."""
+
+    __test__ = False  # not a pytest class
+
+
+class TestSplit:
+    """The held-out test split behind a guard: it is read for the final verdict (and descriptive report
+    metrics), never for a choice. Every read goes through :meth:`read`, which records its purpose; inside
+    :meth:`sealed` (the repair ladder, a search) any read raises. Sizes and class counts are free to ask."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, data: TensorData) -> None:
+        self._data = data
+        self._sealed_by: list[str] = []
+        self.reads: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def class_counts(self, num_classes: int) -> list[int]:
+        return np.bincount(self._data.y.numpy(), minlength=num_classes).tolist()
+
+    def read(self, purpose: str) -> TensorData:
+        """The split's tensors; ``purpose`` (e.g. "final verdict: 4 artifacts") is recorded in :attr:`reads`."""
+        if not purpose.strip():
+            raise TestSplitAccessError("a read of the test split must name its purpose")
+        if self._sealed_by:
+            raise TestSplitAccessError(f"the test split was read ({purpose}) during {self._sealed_by[-1]}, "
+                                       "which must only read the validation split")
+        self.reads.append(purpose)
+        return self._data
+
+    @contextmanager
+    def sealed(self, during: str) -> Iterator[None]:
+        """Within the block any read raises: for steps that make choices (they read validation only)."""
+        self._sealed_by.append(during)
+        try:
+            yield
+        finally:
+            self._sealed_by.pop()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_data", "_sealed_by", "reads"):
+            raise AttributeError(name)
+        raise TestSplitAccessError(f"test split accessed as .{name}: use .read(purpose), which records the read")
+
+
 @dataclass
 class PreparedData:
     contract: PreprocessContract
     train: TensorData
     val: TensorData
-    test: TensorData
+    test: TestSplit
     calib_ids: list[int]
     info: dict[str, Any]
 
@@ -81,12 +132,14 @@ def prepare_data(cfg: BuildConfig) -> PreparedData:
         "sizes": {"train": int(len(y_tr)), "val": int(len(ds.splits["val"][1])), "test": int(len(y_te))},
         "class_counts": {
             "train": np.bincount(y_tr, minlength=len(ds.class_names)).tolist(),
+            "val": np.bincount(ds.splits["val"][1], minlength=len(ds.class_names)).tolist(),
             "test": np.bincount(y_te, minlength=len(ds.class_names)).tolist(),
         },
         "calibration_ids": calib_ids,
         "calibration_split": "train",
     }
-    return PreparedData(contract, tensors(x_tr, y_tr), tensors(*ds.splits["val"]), tensors(x_te, y_te), calib_ids, info)
+    return PreparedData(contract, tensors(x_tr, y_tr), tensors(*ds.splits["val"]), TestSplit(tensors(x_te, y_te)),
+                        calib_ids, info)
 
 
 @dataclass

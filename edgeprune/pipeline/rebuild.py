@@ -159,7 +159,8 @@ def rebuild_run(run_dir: str | Path, out: str | Path | None = None, console: Con
     old_rows = {r["name"]: r for r in artifact_rows(old_outcomes)}
     new_rows = {r["name"]: r for r in outcome.rows}
     exported = {a.name: a for a in old_outcomes.exported}
-    x = BuildContext(cfg=cfg, run_dir=target).data.test.x.numpy()
+    test = BuildContext(cfg=cfg, run_dir=target).data.test.read("rebuild: compare old and new artifact outputs")
+    x = test.x.numpy()
     checks = []
     for name, o in old_rows.items():
         n = new_rows.get(name)

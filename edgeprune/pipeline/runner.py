@@ -79,7 +79,8 @@ def reproducibility_info(ctx: BuildContext) -> dict[str, Any]:
 
     data = ctx.data
     splits = {name: {"n": int(len(part.y)), "sha256": _sha256_array(part.x.numpy(), part.y.numpy())}
-              for name, part in (("train", data.train), ("val", data.val), ("test", data.test))}
+              for name, part in (("train", data.train), ("val", data.val),
+                                 ("test", data.test.read("provenance: sha256 of the split")))}
     return {
         "seed": ctx.cfg.seed,
         "splits": splits,
@@ -147,6 +148,9 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
     previous = _previous_manifest(run_dir, force)
     with ctx.console.status("preparing data"):
         manifest = _start_manifest(ctx, previous, command)
+    from edgeprune.pipeline.verification import warn_gate_power
+
+    warn_gate_power(ctx)  # the data sizes are known now: say which gate limits they cannot certify
     for earlier in manifest.invocations:  # we hold the lock: an invocation still 'running' was killed
         if earlier.status == "running":
             earlier.status = "killed"

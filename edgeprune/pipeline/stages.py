@@ -56,8 +56,9 @@ def _log_epoch(ctx: BuildContext, label: str):
 def _test_summary(ctx: BuildContext, model: torch.nn.Module) -> dict[str, Any]:
     from edgeprune.metrics import classification_metrics
 
-    logits = predict_logits(model, ctx.data.test.x)
-    return classification_metrics(logits, ctx.data.test.y.numpy(), ctx.data.num_classes).to_dict()
+    test = ctx.data.test.read("report: test metrics of a finished PyTorch model (nothing chooses from them)")
+    logits = predict_logits(model, test.x)
+    return classification_metrics(logits, test.y.numpy(), ctx.data.num_classes).to_dict()
 
 
 def _test_metrics(ctx: BuildContext, model: torch.nn.Module) -> ModelMetrics:

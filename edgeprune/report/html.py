@@ -18,6 +18,7 @@ from edgeprune.report import plots, provenance, sections
 from edgeprune.report.collect import RunView, host_latency, load_run, unique_labels
 from edgeprune.report.markup import count, esc, human_bytes, img, ms, not_run, pct, section, verdict
 
+NOT_CHECKED = '<span class="muted">not checked (gate disabled)</span>'
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 CSS = """
 :root{--ok:#1a7f37;--bad:#c62828;--muted:#666;--line:#dcdcdc}
@@ -69,6 +70,7 @@ PER_RUN: list[tuple[str, str, Callable[[RunView, str], str]]] = [
 def _card(run: RunView, row: dict[str, Any], multi: bool) -> str:
     passed = row.get("gate_passed")
     css = {True: "card", False: "card rejected", None: "card unverified"}[passed]
+    checked = row.get("gate_status") != "not-checked"
     lat = host_latency(row)
     delta = (row.get("vs_dense_float") or {}).get("balanced_accuracy")
     change = "" if not delta else (f" <span class='muted'>({100 * delta['delta']:+.1f} pp, "
@@ -81,7 +83,7 @@ def _card(run: RunView, row: dict[str, Any], multi: bool) -> str:
             f"<dt>MACs</dt><dd>{count(row.get('macs'))}</dd><dt>params</dt><dd>{count(row.get('params'))}</dd>"
             f"<dt>host p50</dt><dd>{ms(lat[1]) + ' @' + esc(lat[0].split(':')[1]) if lat else '–'}</dd>"
             f"<dt>balanced acc.</dt><dd>{pct(row.get('balanced_accuracy'))}{change}</dd>"
-            f"<dt>gate</dt><dd>{verdict(passed)}</dd></dl>"
+            f"<dt>gate</dt><dd>{verdict(passed) if checked else NOT_CHECKED}</dd></dl>"
             + (f'<ul class="reasons">{reasons}</ul>' if reasons else "") + "</div>")
 
 
@@ -90,7 +92,11 @@ def _summary(runs: list[RunView]) -> str:
     rows = [(run, r) for run in runs for r in run.rows]
     verdicts = [r.get("gate_passed") for _, r in rows]
     rejected = [(run, r) for run, r in rows if r.get("gate_passed") is False]
-    if not rows or all(v is None for v in verdicts):
+    unchecked = [r for _, r in rows if r.get("gate_status") == "not-checked"]
+    if unchecked and all(v is None for v in verdicts):
+        banner = (f'<div class="banner none">Gate not checked: it is disabled (verify.gate = false); '
+                  f"{len(unchecked)} artifact(s) were verified but none was accepted or rejected.</div>")
+    elif not rows or all(v is None for v in verdicts):
         banner = '<div class="banner none">No artifact was verified: gate not run.</div>'
     elif rejected:
         banner = f'<div class="banner bad">Gate failed: {len(rejected)} of {len(rows)} artifact(s) REJECTED.</div>'
@@ -107,6 +113,7 @@ def _summary(runs: list[RunView]) -> str:
                         + " (test split)</li>")
     cards = "".join(_card(run, r, multi) for run, r in rows)
     body = banner + (f"<ul>{''.join(refs)}</ul>" if refs else "")
+    body += "".join(sections.gate_power(run, multi) for run in runs)
     body += f'<div class="cards">{cards}</div>' if cards else '<p class="notrun">not run: no artifact was exported</p>'
     out = section("summary", "Summary", body)
     if rejected:

@@ -17,6 +17,16 @@ def _metrics(outcome: TrainOutcome | FinetuneOutcome | None) -> dict[str, Any] |
     return test.summary() if test is not None else None
 
 
+def _gate_status(enabled: bool, rows: list[dict[str, Any]]) -> str:
+    """passed | failed | not-checked (the gate is disabled) | not-run (nothing was verified)."""
+    states = [r.get("gate_status", "not-run") for r in rows]
+    if not rows or all(s == "not-run" for s in states):
+        return "not-run"
+    if not enabled or all(s in ("not-checked", "not-run") for s in states):
+        return "not-checked"
+    return "failed" if "rejected" in states else "passed"
+
+
 def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The stable, documented ``report.json`` (docs/report-json.md, edgeprune.report.schema)."""
     from edgeprune import __version__
@@ -25,6 +35,7 @@ def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, An
     data = {k: v for k, v in manifest.data.items() if k != "calibration_ids"}
     gate_enabled = bool(manifest.config.get("verify", {}).get("gate", True))
     verdicts = [r.get("gate_passed") for r in rows]
+    verify = outcomes.verify
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": manifest.run_id,
@@ -43,7 +54,11 @@ def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, An
         "gate": {
             "enabled": gate_enabled,
             "passed": None if not rows or all(v is None for v in verdicts) else all(v is not False for v in verdicts),
+            "status": _gate_status(gate_enabled, rows),
             "rejected": [r["name"] for r in rows if r.get("gate_passed") is False],
+            "selection_split": verify.selection_split if verify else None,
+            "test_reads": list(verify.test_reads) if verify else [],
+            "power": verify.gate_power if verify else None,
         },
         "stages": [{"name": s.name, "status": s.status, "seconds": s.seconds, "key": s.key} for s in manifest.stages],
         "versions": manifest.versions,

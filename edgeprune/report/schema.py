@@ -48,11 +48,16 @@ class Metrics(_Open):
     support: list[int] = Field(default_factory=list)
 
 
+GateState = Literal["passed", "rejected", "not-checked", "not-run"]
+
+
 class GateDetail(_Open):
     """Verdict of the accuracy gate; drops in percentage points on the upper confidence bound."""
 
-    passed: bool
+    passed: bool | None = Field(description="null: the gate is disabled (not checked)")
+    status: Literal["passed", "rejected", "not-checked"] | None = None
     reasons: list[str] = Field(default_factory=list)
+    unchecked_classes: list[str] = Field(default_factory=list, description="classes with no test images")
     bal_acc_drop_ub_pp: float | None = None
     worst_class: str | None = None
     worst_class_drop_ub_pp: float | None = None
@@ -109,8 +114,9 @@ class ArtifactRow(_Strict):
     per_class_sensitivity: list[float] | None = None
     top1_agreement: float | None = Field(None, description="vs the PyTorch model it came from")
     max_abs_logit_error: float | None = None
-    gate_passed: bool | None = Field(None, description="null: not verified")
+    gate_passed: bool | None = Field(None, description="null: not verified, or verified with the gate disabled")
     gate_reasons: list[str] = Field(default_factory=list)
+    gate_status: GateState = Field("not-run", description="not-checked: verified, gate disabled; not-run: not verified")
     latency_p50_ms: dict[str, float] = Field(
         default_factory=dict, description="'<device kind>:<threads>t' -> p50 ms; only meaningful timings"
     )
@@ -125,10 +131,41 @@ class ArtifactRow(_Strict):
     notes: list[str] = Field(default_factory=list)
 
 
+class ClassPower(_Strict):
+    name: str
+    n: int = Field(description="images of the class in the split")
+    one_flip_ub_pp: float | None = Field(description="drop bound of a candidate losing one correct prediction")
+    two_flip_ub_pp: float | None = None
+    certifiable: bool = Field(description="one_flip_ub_pp <= max_class_sensitivity_drop")
+
+
+class SplitPower(_Strict):
+    split: str
+    n: int
+    classes: list[ClassPower]
+    bal_acc_one_flip_ub_pp: float | None = None
+    bal_acc_certifiable: bool
+
+
+class GatePower(_Strict):
+    """What the validation and test sizes can certify (edgeprune.gate.gate_power)."""
+
+    definition: str
+    n_boot: int
+    seed: int
+    limits: dict[str, float]
+    splits: dict[str, SplitPower] = Field(description="val, test")
+
+
 class GateSummary(_Strict):
     enabled: bool
-    passed: bool | None = Field(description="null when nothing was verified")
+    passed: bool | None = Field(description="null when nothing was verified or the gate is disabled")
+    status: Literal["passed", "failed", "not-checked", "not-run"] = Field(
+        "not-run", description="not-checked: the gate is disabled; not-run: nothing was verified")
     rejected: list[str] = Field(default_factory=list)
+    selection_split: str | None = Field(None, description="split every choice (e.g. the int8 repair) read: val")
+    test_reads: list[str] = Field(default_factory=list, description="each read of the test split, by purpose")
+    power: GatePower | None = None
 
 
 class StageEntry(_Strict):

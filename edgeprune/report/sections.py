@@ -167,3 +167,41 @@ def bakeoff(run: RunView, sid: str) -> str:
     if not run.compare.get("complete", True):
         body += '<p class="muted">the bake-off is still running or was interrupted: rows so far</p>'
     return section(sid, title, body + "".join(f'<p class="muted">{esc(n)}</p>' for n in run.notes))
+
+
+def _pp(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1f} pp"
+
+
+def gate_power(run: RunView, multi: bool = False) -> str:
+    """What the split sizes can certify, and how the test split was used (inside the summary)."""
+    verify = run.outcomes.verify
+    power = verify.gate_power if verify else None
+    if not power:
+        return ""
+    label = f" ({esc(run.label)})" if multi else ""
+    limit = power["limits"]["max_class_sensitivity_drop"]
+    rows = []
+    for split, sp in power["splits"].items():
+        for c in sp["classes"]:
+            one, two = _pp(c["one_flip_ub_pp"]), _pp(c["two_flip_ub_pp"])
+            ok = '<span class="pass">yes</span>' if c["certifiable"] else '<span class="fail">no</span>'
+            rows.append([split, c["name"], c["n"], one, two, ok])
+    reads = "; ".join(verify.test_reads) if verify and verify.test_reads else "none recorded"
+    bal_limit = power["limits"]["max_bal_acc_drop"]
+    bal = "; ".join(f"{esc(split)} {_pp(sp['bal_acc_one_flip_ub_pp'])}"
+                    + ("" if sp["bal_acc_certifiable"] else " (not certifiable)")
+                    for split, sp in power["splits"].items())
+    text = (f"<h3>What the gate can certify{label}</h3>"
+            "<p class='muted'>For each class: the upper bound of its sensitivity drop that the gate's own "
+            "bootstrap gives a model that loses 1 (or 2) correct predictions of that class and changes nothing "
+            "else. A class is certifiable when that bound is within the limit "
+            f"({limit:g} pp); otherwise the gate can only pass models that keep every correct prediction of it. "
+            f"Balanced accuracy, one lost prediction of the rarest class (limit {bal_limit:g} pp): {bal}.</p>"
+            + table(["split", "class", "images", "1 lost prediction", "2 lost", f"≤ {limit:g} pp certifiable"],
+                    rows, numeric=(2, 3, 4), raw=(5,))
+            + "<p>The test split is read once, for the final verdict of the chosen artifacts; every choice "
+              "(the int8 repair ladder) reads the validation split, and nothing is chosen from the test metrics "
+              "of the PyTorch models. "
+              f"<span class='muted'>Test reads: {esc(reads)}.</span></p>")
+    return text

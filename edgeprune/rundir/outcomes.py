@@ -59,17 +59,26 @@ class Agreement(Outcome):
     max_abs: float | None = None
 
 
-class GateResult(Outcome):
-    """The accuracy gate's verdict on one artifact (``edgeprune.gate``; or ``gate disabled``)."""
+GateState = Literal["passed", "rejected", "not-checked", "not-run"]
 
-    passed: bool
+
+class GateResult(Outcome):
+    """The accuracy gate's verdict on one artifact (``edgeprune.gate``). A disabled gate is "not checked":
+    ``passed`` is None (older runs wrote ``passed: true`` with the one reason ``gate disabled``)."""
+
+    passed: bool | None = None
     reasons: list[str] = Field(default_factory=list)
 
     @property
-    def status(self) -> Literal["passed", "rejected", "not-run"]:
-        if self.reasons == ["gate disabled"]:
-            return "not-run"
+    def status(self) -> GateState:
+        if self.passed is None or self.reasons == ["gate disabled"]:
+            return "not-checked"
         return "passed" if self.passed else "rejected"
+
+    @property
+    def verdict(self) -> bool | None:
+        """True / False when the gate checked the artifact, None when it was not checked."""
+        return None if self.status == "not-checked" else self.passed
 
 
 class TrainOutcome(Outcome):
@@ -139,12 +148,15 @@ class VerifiedArtifact(Outcome):
     notes: list[str] = Field(default_factory=list)
 
     @property
-    def gate_status(self) -> Literal["passed", "rejected", "not-run"]:
+    def gate_status(self) -> GateState:
         return self.gate.status if self.gate is not None else "not-run"
 
 
 class VerifyOutcome(Outcome):
     test_size: int | None = None
+    selection_split: str | None = Field(default=None, description="split every choice of verify read (val)")
+    test_reads: list[str] = Field(default_factory=list, description="purpose of each read of the test split")
+    gate_power: dict[str, Any] | None = Field(default=None, description="edgeprune.gate.gate_power per split")
     reference: dict[str, ModelMetrics] = Field(default_factory=dict, description="checkpoint -> metrics")
     artifacts: dict[str, VerifiedArtifact] = Field(default_factory=dict)
     repairs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="int8 repair ladders run")

@@ -79,7 +79,7 @@ def test_every_file_has_a_matching_checksum(bundle: BundleResult) -> None:
 def test_golden_samples_are_real_stratified_test_images(bundle: BundleResult, built_run: Path) -> None:
     m = _model(bundle)
     cfg = BuildConfig.model_validate(load_manifest(built_run).config)
-    test = prepare_data(cfg).test  # the exact tensors the verify stage ran on
+    test = prepare_data(cfg).test.read("test")  # the exact tensors the verify stage ran on
     primary = [s for s in m.golden_samples if s.artifact == m.artifacts[0].file]  # every artifact has its own
     assert len(m.golden_samples) == len(m.artifacts) * len(primary)
     counts = Counter(s.label for s in primary)

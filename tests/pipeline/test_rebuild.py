@@ -88,7 +88,7 @@ def test_rebuild_refuses_an_existing_target_and_unfinished_runs(tiny_run_dir: Pa
 
 def test_output_comparison_runs_both_artifacts(tiny_run_dir: Path) -> None:
     manifest = load_manifest(tiny_run_dir)
-    x = BuildContext(cfg=config_from_manifest(manifest), run_dir=tiny_run_dir).data.test.x.numpy()
+    x = BuildContext(cfg=config_from_manifest(manifest), run_dir=tiny_run_dir).data.test.read("test").x.numpy()
     pruned, dense = (tiny_run_dir / f"artifacts/{n}_tflite_fp32.tflite" for n in ("pruned", "dense"))
     same = ArtifactCheck(name="same", verdict="?")
     _compare_outputs(same, pruned, pruned, "tflite", x)
