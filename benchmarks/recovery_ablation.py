@@ -116,6 +116,21 @@ def run_dataset(name: str, seed: int, dense_epochs: int, gradual: bool, work: Pa
     return row
 
 
+def markdown_table(payload: dict[str, Any]) -> str:
+    """One line per dataset, seed and variant (percent), for benchmarks/results/recovery_ablation.md."""
+    lines = ["| data | seed | variant | val bal. acc | val worst class | test bal. acc | test worst class | epochs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in payload["rows"]:
+        entries = [("dense", row["dense"], ""), ("pruned, no recovery", row["pruned_no_recovery"], "")]
+        entries += [(k, v, f"{v['best_epoch']}/{v['epochs_run']} of {v['epochs_planned']}")
+                    for k, v in row["variants"].items()]
+        for label, m, epochs in entries:
+            cells = [f"{100 * m[split][metric]:.1f}" for split in ("val", "test")
+                     for metric in ("balanced_accuracy", "worst_class_sensitivity")]
+            lines.append(f"| {row['dataset']} | {row['seed']} | {label} | {' | '.join(cells)} | {epochs} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=1)
@@ -123,7 +138,11 @@ def main() -> None:
     ap.add_argument("--datasets", default="retinamnist,breastmnist")
     ap.add_argument("--no-gradual", action="store_true")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--table", action="store_true", help="print the markdown table of an existing --out and exit")
     a = ap.parse_args()
+    if a.table:
+        print(markdown_table(json.loads(Path(a.out).read_text())))
+        return
     torch.set_num_threads(1)
     start = time.perf_counter()
     rows = []
