@@ -52,13 +52,28 @@ class TrainConfig(_Section):
 
 
 class FinetuneConfig(_Section):
-    epochs: int = Field(6, ge=0)
+    epochs: int | None = Field(None, ge=0, description="None: scaled to the data (finetune.images images seen)")
+    images: int = Field(8000, ge=1, description="images seen when epochs is not given: ceil(images / n_train) epochs")
+    min_epochs: int = Field(3, ge=1, description="lower bound of the scaled length")
+    max_epochs: int = Field(30, ge=1, description="upper bound of the scaled length")
     lr: float = Field(1e-3, gt=0)
     optimizer: Literal["sgd", "adamw"] = "adamw"
     distill: bool = Field(True, description="knowledge distillation from the unpruned model")
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.5, ge=0, le=1, description="weight of the distillation term")
+    kd_weighting: Literal["none", "class"] = Field(
+        "class", description="'class': each image's distillation term weighted by its class's inverse frequency")
+    select: Literal["balanced-accuracy", "worst-class"] = Field(
+        "worst-class", description="checkpoint rule on validation: best balanced accuracy, or best balanced accuracy "
+        "among epochs whose worst-class sensitivity is within worst_class_margin of the dense model's")
+    worst_class_margin: float = Field(0.05, ge=0, le=1, description="fraction (0.05 = 5 pp) for select=worst-class")
     patience: int = 4
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FinetuneConfig:
+        if self.min_epochs > self.max_epochs:
+            raise ValueError(f"min_epochs ({self.min_epochs}) is above max_epochs ({self.max_epochs})")
+        return self
 
 
 class PruneConfig(_Section):

@@ -1,4 +1,7 @@
-"""The prune stage's logic: pick the criterion, build its context, one-shot or gradual (cubic) pruning."""
+"""The prune stage's logic: pick the criterion, build its context, one-shot or gradual (cubic) pruning.
+
+Gradual pruning recovers between its steps with the fine-tuning recipe of ``pipeline.recovery`` (class-weighted
+distillation from the dense model, the validation checkpoint rule)."""
 
 from __future__ import annotations
 
@@ -61,5 +64,7 @@ def run_pruning(ctx: BuildContext, dense: nn.Module) -> PruneResult:
     settings = settings_from_config(ctx)
     if cfg.iterative_steps <= 1:
         return prune_model(dense, create_criterion(cfg.criterion, **cfg.options), budget, pctx, settings, dense_counts)
+    # between the steps: the configured (or scaled) fine-tuning length split over the steps, same recovery recipe
+    epochs = train_settings(ctx, ctx.cfg.finetune).epochs
     return prune_gradually(dense, lambda: create_criterion(cfg.criterion, **cfg.options), budget, pctx, settings,
-                           cfg.iterative_steps, max(1, ctx.cfg.finetune.epochs // cfg.iterative_steps))
+                           cfg.iterative_steps, max(1, epochs // cfg.iterative_steps))

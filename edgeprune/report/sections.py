@@ -98,6 +98,9 @@ def curve(run: RunView, sid: str) -> str:
                else _missing(run, "train"))
         return not_run(sid, title, why)
     extra = f"<p>fine-tuning: {esc(ft.skipped_reason)}</p>" if ft is not None and ft.skipped_reason else ""
+    if ft is not None and ft.selection.get("reason"):  # which epoch recovery kept, and why (validation only)
+        extra += (f"<p>fine-tuning kept epoch {ft.best_epoch}: {esc(ft.selection['reason'])}"
+                  f"{'; length ' + esc(ft.length_rule) if ft.length_rule else ''}.</p>")
     return section(sid, title, "<p>Validation balanced accuracy per epoch; the dotted line marks pruning.</p>"
                    + extra + img(plots.training_curve(phases), "validation balanced accuracy per epoch"))
 

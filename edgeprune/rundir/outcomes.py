@@ -107,6 +107,11 @@ class FinetuneOutcome(Outcome):
     pruned: bool = False
     recovery: str = "finetune"
     skipped_reason: str | None = None
+    epochs_planned: int | None = None
+    length_rule: str | None = Field(default=None, description="how the fine-tuning length was chosen")
+    best_epoch: int | None = None
+    selection: dict[str, Any] = Field(default_factory=dict, description="checkpoint rule on validation, and why "
+                                      "the kept epoch was kept")
     test: ModelMetrics | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
 

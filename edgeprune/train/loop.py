@@ -1,4 +1,5 @@
-"""The train / fine-tune loop: class balancing, cosine schedule, distillation, early stop on val balanced accuracy."""
+"""The train / fine-tune loop: class balancing, cosine schedule, (class-weighted) distillation, and early stopping
+on the validation split by a selection rule (balanced accuracy, optionally guarded by worst-class sensitivity)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from edgeprune.train import distributed as dist_utils
+from edgeprune.train.selection import (
+    BAL_ACC,
+    WORST,
+    SelectionRule,
+    SelectMetric,
+    improves,
+    worst_class_sensitivity,
+)
 
 AfterBackward = Callable[[nn.Module], None]
 
@@ -44,6 +53,9 @@ class TrainSettings:
     device: str = "auto"
     temperature: float = 4.0
     alpha: float = 0.5
+    kd_weighting: Literal["none", "class"] = "none"  # "class": each sample's KD term weighted by its class weight
+    select: SelectMetric = "balanced-accuracy"  # checkpoint-selection rule (edgeprune.train.selection)
+    worst_class_margin: float = 0.05
 
 
 @dataclass
@@ -54,12 +66,18 @@ class TrainResult:
     best_val_balanced_accuracy: float = float("nan")
     seconds: float = 0.0
     samples_seen: int = 0
+    epochs_planned: int = 0
+    length_rule: str = ""
+    selection: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
             "epochs_run": len(self.history),
+            "epochs_planned": self.epochs_planned,
+            **({"length_rule": self.length_rule} if self.length_rule else {}),
             "best_epoch": self.best_epoch,
             "best_val_balanced_accuracy": self.best_val_balanced_accuracy,
+            "selection": self.selection,
             "seconds": round(self.seconds, 2),
             "samples_seen": self.samples_seen,
             "history": self.history,
@@ -117,9 +135,31 @@ def _optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
 
 
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
+                      sample_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Hinton KD (KL at temperature T, scaled by T^2); with ``sample_weights``, their weighted mean over the batch
+    (normalised like weighted cross-entropy: by the sum of the weights)."""
     t = temperature
-    return F.kl_div(F.log_softmax(student / t, 1), F.softmax(teacher / t, 1), reduction="batchmean") * t * t
+    per_sample = F.kl_div(F.log_softmax(student / t, 1), F.softmax(teacher / t, 1), reduction="none").sum(1) * t * t
+    if sample_weights is None:
+        return per_sample.mean()
+    return (per_sample * sample_weights).sum() / sample_weights.sum().clamp(min=1e-12)
+
+
+def selection_rule(settings: TrainSettings, teacher: nn.Module | None, val: TensorData, num_classes: int,
+                   reference: float | None = None) -> SelectionRule:
+    """The settings' rule; for ``worst-class`` the reference is ``reference`` or the teacher's on ``val``."""
+    if settings.select == "worst-class" and reference is None and teacher is not None:
+        reference = worst_class_sensitivity(predict_logits(teacher, val.x), val.y.numpy(), num_classes)
+    return SelectionRule(settings.select, settings.worst_class_margin, reference)
+
+
+def evaluate(model: nn.Module, val: TensorData, num_classes: int) -> dict[str, float]:
+    """Validation balanced accuracy, worst-class sensitivity and accuracy."""
+    logits, labels = predict_logits(model, val.x), val.y.numpy()
+    return {BAL_ACC: balanced_accuracy(logits, labels, num_classes),
+            WORST: worst_class_sensitivity(logits, labels, num_classes),
+            "val_accuracy": float((logits.argmax(1) == labels).mean())}
 
 
 def train_model(
@@ -131,8 +171,12 @@ def train_model(
     teacher: nn.Module | None = None,
     after_backward: list[AfterBackward] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    reference_worst_class: float | None = None,
 ) -> TrainResult:
-    """Train ``model`` and return it with the weights of the best validation balanced accuracy."""
+    """Train ``model`` and return it with the weights of the epoch the selection rule keeps (on ``val``).
+
+    ``reference_worst_class``: the dense model's validation worst-class sensitivity for ``select="worst-class"``
+    (default: measured on the teacher)."""
     start = time.perf_counter()
     device = resolve_device(settings.device)
     distributed = dist_utils.init_if_needed(device)
@@ -147,13 +191,17 @@ def train_model(
     steps_per_epoch = max(1, math.ceil(len(train) / (settings.batch_size * dist_utils.world_size())))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, settings.epochs * steps_per_epoch))
     weights = _class_weights(train.y, num_classes).to(device) if settings.balance == "weighted-loss" else None
+    # with the sampler the batches are balanced already: weighting KD again would count the rare class twice
+    kd_weights = _class_weights(train.y, num_classes).to(device) if (
+        settings.kd_weighting == "class" and settings.balance != "sampler") else None
+    rule = selection_rule(settings, teacher, val, num_classes, reference_worst_class)
     gen = torch.Generator().manual_seed(settings.seed)
-    val_y = val.y.numpy()
-    result = TrainResult(model=model)
+    result = TrainResult(model=model, epochs_planned=settings.epochs, selection=rule.summary())
     best_state = copy.deepcopy(model.state_dict())
-    best_score, stale = -1.0, 0
+    best: dict[str, float] | None = None
+    stale = 0
     if settings.epochs == 0:
-        result.best_val_balanced_accuracy = balanced_accuracy(predict_logits(model, val.x), val_y, num_classes)
+        result.best_val_balanced_accuracy = evaluate(model, val, num_classes)[BAL_ACC]
     for epoch in range(settings.epochs):
         net.train()
         order = _epoch_indices(train.y, settings.balance, gen, num_classes)
@@ -172,7 +220,9 @@ def train_model(
             if teacher is not None and settings.alpha > 0:
                 with torch.no_grad():
                     t_logits = teacher(xb)
-                loss = (1 - settings.alpha) * loss + settings.alpha * distillation_loss(logits, t_logits, settings.temperature)
+                kd = distillation_loss(logits, t_logits, settings.temperature,
+                                       kd_weights[yb] if kd_weights is not None else None)
+                loss = (1 - settings.alpha) * loss + settings.alpha * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             for hook in after_backward or []:
@@ -182,27 +232,22 @@ def train_model(
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
         result.samples_seen += seen * dist_utils.world_size()
-        val_logits = predict_logits(model, val.x)
-        score = balanced_accuracy(val_logits, val_y, num_classes)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": total / max(1, seen),
-            "val_balanced_accuracy": score,
-            "val_accuracy": float((val_logits.argmax(1) == val_y).mean()),
-            "lr": float(sched.get_last_lr()[0]),
-        }
+        record = {"epoch": epoch + 1, "train_loss": total / max(1, seen), **evaluate(model, val, num_classes),
+                  "lr": float(sched.get_last_lr()[0])}
         result.history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if score > best_score + 1e-9:
-            best_score, stale, result.best_epoch = score, 0, epoch + 1
+        if improves(rule, record, best):
+            best, stale, result.best_epoch = record, 0, epoch + 1
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
             if stale >= settings.patience:
                 break
-    if settings.epochs > 0:
+    if settings.epochs > 0 and best is not None:
         model.load_state_dict(best_state)
-        result.best_val_balanced_accuracy = best_score
+        result.best_val_balanced_accuracy = best[BAL_ACC]
+        result.selection = {**result.selection, "reason": rule.reason(best),
+                            "best_val_worst_class_sensitivity": best[WORST]}
     result.seconds = time.perf_counter() - start
     return result
