@@ -88,7 +88,7 @@ def improves(rule: SelectionRule, record: dict[str, float], best: dict[str, floa
     """True when ``record`` beats the best so far (strictly: the earlier epoch wins ties)."""
     if best is None:
         return True
-    for new, old in zip(rule.key(record), rule.key(best)):
+    for new, old in zip(rule.key(record), rule.key(best), strict=True):
         if abs(new - old) > 1e-9:
             return new > old
     return False
