@@ -183,7 +183,9 @@ class GoldenSample(FiniteModel):
 
     artifact: str = Field("", description="the artifact file whose outputs expected_logits are; every artifact "
                           "has its own samples ('' in old bundles: the primary artifact)")
-    input_file: str = Field(description=".npy (float32, already preprocessed, model layout) relative to the bundle root")
+    input_file: str = Field(
+        description=".npy (float32, already preprocessed, model layout) relative to the bundle root"
+    )
     image_file: str = Field("", description="the raw image (PNG) before preprocessing, for the app's own pipeline")
     label: int
     expected_logits: list[float]

@@ -53,8 +53,12 @@ def print_measurement_notes(measurements: Sequence[Any]) -> None:
 @handle_errors
 def profile(
     path: Annotated[Path, typer.Argument(help="a .tflite file or a run directory")],
-    device: Annotated[str, typer.Option("--device", help="comma list: host, adb[:SERIAL], qemu-arm64, ssh:user@host")] = "host",
-    threads: Annotated[str | None, typer.Option("--threads", help="thread counts, e.g. 1,2 (default: 1 and all cores)")] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="comma list: host, adb[:SERIAL], qemu-arm64, ssh:user@host")
+    ] = "host",
+    threads: Annotated[
+        str | None, typer.Option("--threads", help="thread counts, e.g. 1,2 (default: 1 and all cores)")
+    ] = None,
     warmup: Annotated[int, typer.Option("--warmup", help="untimed runs first")] = 10,
     runs: Annotated[int, typer.Option("--runs", help="timed runs")] = 50,
 ) -> None:

@@ -52,7 +52,8 @@ def check_elf(path: Path, abi: str) -> None:
     head = path.read_bytes()[:20]
     if head[:4] != b"\x7fELF":
         raise EdgepruneError(f"{path} is not an ELF executable",
-                             "pass the Android benchmark_model binary itself (e.g. android_aarch64_benchmark_model)")  # fmt: skip
+                             "pass the Android benchmark_model binary itself "
+                             "(e.g. android_aarch64_benchmark_model)")  # fmt: skip
     machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
     want = ELF_MACHINE.get(abi)
     if want is not None and machine != want:
@@ -81,7 +82,9 @@ class AdbDevice(Device):
         self.poll_s = float(self.options.get("poll", 1.0))
         self.flavor = self.options.get("flavor", "tflite")
         if self.flavor not in ("tflite", "litert"):
-            raise EdgepruneError(f"unknown benchmark_model flavor '{self.flavor}'", "use flavor=tflite or flavor=litert")
+            raise EdgepruneError(
+                f"unknown benchmark_model flavor '{self.flavor}'", "use flavor=tflite or flavor=litert"
+            )
 
     @classmethod
     def from_spec(cls, arg: str | None) -> AdbDevice:
@@ -148,7 +151,8 @@ class AdbDevice(Device):
         o = self.options
         binary = o.get("binary") or spec.benchmark_binary or os.environ.get(ENV_BINARY)
         cooldown = o.get("cooldown")
-        return {"delegate": o.get("delegate", spec.delegate).lower(), "big_cores": option_bool(o.get("big_cores")) or spec.big_cores,
+        return {"delegate": o.get("delegate", spec.delegate).lower(),
+                "big_cores": option_bool(o.get("big_cores")) or spec.big_cores,
                 "cooldown_c": float(cooldown) if cooldown else spec.cooldown_c, "binary": binary,
                 "via_app": option_bool(o.get("app")) or spec.via_app}  # fmt: skip
 
@@ -174,11 +178,15 @@ class AdbDevice(Device):
         if cfg["via_app"]:
             return self._benchmark_app(serial, model_path, spec, cfg, artifact_name, artifact_sha256)
         if not cfg["binary"]:
-            raise EdgepruneError("no benchmark_model binary was given for the adb device (edgeprune never downloads it)",
-                                 f"set {ENV_BINARY}=/path/to/android_aarch64_benchmark_model or pass binary=PATH")  # fmt: skip
+            raise EdgepruneError("no benchmark_model binary was given for the adb device "
+                                 "(edgeprune never downloads it)",
+                                 f"set {ENV_BINARY}=/path/to/android_aarch64_benchmark_model "
+                                 "or pass binary=PATH")  # fmt: skip
         binary = Path(cfg["binary"]).expanduser()
         if not binary.is_file():
-            raise EdgepruneError(f"benchmark_model binary not found: {binary}", f"fix {ENV_BINARY} or the binary= option")
+            raise EdgepruneError(
+                f"benchmark_model binary not found: {binary}", f"fix {ENV_BINARY} or the binary= option"
+            )
         device = self.fingerprint(serial)
         check_elf(binary, device.abi)
         flags = self._flags(cfg["delegate"])
@@ -219,7 +227,8 @@ class AdbDevice(Device):
             self._cleanup(serial, ["rm", "-rf", work])
 
     def _measurement(self, serial: str, res: ShellResult, spec: BenchSpec, threads: int, cfg: dict[str, Any],
-                     device: DeviceFingerprint, extra: dict[str, Any], work: str, name: str, sha: str) -> Measurement:  # fmt: skip
+                     device: DeviceFingerprint, extra: dict[str, Any], work: str, name: str,
+                     sha: str) -> Measurement:  # fmt: skip
         parsed = parse_benchmark_output(res.stdout + "\n" + res.stderr)
         if spec.op_profiling and self.flavor == "tflite":
             try:
@@ -282,7 +291,9 @@ class AdbDevice(Device):
         out = []
         try:
             self.client.push(serial, model_path, staged)
-            self._sh(serial, ["run-as", APP_PACKAGE, "cp", staged, f"files/{app_model}"], "copying the model to the app")
+            self._sh(
+                serial, ["run-as", APP_PACKAGE, "cp", staged, f"files/{app_model}"], "copying the model to the app"
+            )
             for threads in spec.threads:
                 extra: dict[str, Any] = {"adb_serial": serial}
                 if cfg["cooldown_c"] is not None:
@@ -313,7 +324,8 @@ class AdbDevice(Device):
         error = data.pop("error", None) if isinstance(data, dict) else None
         if error:
             raise EdgepruneError(f"the demo app's benchmark failed on {serial}: {error}",
-                                 "install the Gradle 'litert' build of the app (the offline APK has no runtime)")  # fmt: skip
+                                 "install the Gradle 'litert' build of the app "
+                                 "(the offline APK has no runtime)")  # fmt: skip
         try:
             m = Measurement.model_validate(data)
         except ValueError as exc:
@@ -321,6 +333,7 @@ class AdbDevice(Device):
             raise EdgepruneError(f"the demo app's results do not match the Measurement schema: {' '.join(first)}",
                                  "use a demo app built from the same edgeprune version") from None  # fmt: skip
         if m.artifact_sha256 and m.artifact_sha256 != sha:
-            raise EdgepruneError(f"the app timed a different model (sha256 {m.artifact_sha256[:12]}…, expected {sha[:12]}…)",
+            raise EdgepruneError(f"the app timed a different model (sha256 {m.artifact_sha256[:12]}…, "
+                                 f"expected {sha[:12]}…)",
                                  "retry; the copy on the device was changed or truncated")  # fmt: skip
         return m.model_copy(update={"artifact_name": name, "artifact_sha256": sha, "extra": {**m.extra, **extra}})

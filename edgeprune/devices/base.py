@@ -127,7 +127,9 @@ def split_options(arg: str | None) -> tuple[str | None, dict[str, str]]:
     for pair in filter(None, query.split("&")):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise EdgepruneError(f"device option '{pair}' is not key=value", "write options like adb:SERIAL?big_cores=1")
+            raise EdgepruneError(
+                f"device option '{pair}' is not key=value", "write options like adb:SERIAL?big_cores=1"
+            )
         options[key.strip()] = value.strip()
     return main.strip() or None, options
 

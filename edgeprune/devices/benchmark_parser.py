@@ -301,7 +301,8 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
                              "run the same command with adb shell by hand and check the model and flags")  # fmt: skip
     if m := re.search(rf"The input model file size \(MB\): ({NUM})", clean):
         out.model_size_mb = float(m.group(1))
-    for m in re.finditer(r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]+)\) node, yielding (\d+)", clean):
+    delegation_re = r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]+)\) node, yielding (\d+)"
+    for m in re.finditer(delegation_re, clean):
         out.delegations.append(Delegation(m.group(3), int(m.group(1)), int(m.group(2)), int(m.group(4))))
     out.xnnpack_created = "XNNPACK delegate" in clean
     out.fallback_lines = [ln.strip() for ln in lines if re.search(

@@ -90,8 +90,9 @@ def check_pruning_efficiency(measurements: Iterable[Measurement], macs: Mapping[
             if not judged:
                 msg = f"{pruned}: only {100 * (1 - mac_ratio):.1f}% of the MACs removed, too little to judge on {where}"
             else:
+                flag_note = " < " + str(threshold) + ": pruned but not faster" if flagged else ""
                 msg = (f"{pruned}: {100 * (1 - mac_ratio):.0f}% fewer MACs but {100 * (1 - lat_ratio):.0f}% lower p50 "
-                       f"latency on {where} (efficiency {eff:.2f}{' < ' + str(threshold) + ': pruned but not faster' if flagged else ''})")  # fmt: skip
+                       f"latency on {where} (efficiency {eff:.2f}{flag_note})")  # fmt: skip
             results.append(EfficiencyResult(dense, pruned, f"{key[0]}:{key[1]}", key[2], key[3], mac_ratio, lat_ratio,
                                             eff, judged, flagged, msg))  # fmt: skip
     return results

@@ -86,7 +86,9 @@ def _run_parity(cmd: list[str], env: dict[str, str] | None, where: str, timeout:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise EdgepruneError(f"the {where} parity run did not finish within {timeout:g} s", "use fewer inputs") from None
+        raise EdgepruneError(
+            f"the {where} parity run did not finish within {timeout:g} s", "use fewer inputs"
+        ) from None
     if proc.returncode != 0:
         raise EdgepruneError(f"the model failed on {where} (exit code {proc.returncode}): {stderr_tail(proc.stderr)}",
                              "the arm64 runtime may not support one of the model's ops; check the message")  # fmt: skip
@@ -174,11 +176,13 @@ class QemuArm64Device(Device):
 
     def fingerprint(self) -> DeviceFingerprint:
         env = self.env()
+        qemu_id = " ".join(env.info.get("qemu", "qemu-aarch64").split()[:1]
+                           + re.findall(r"version (\S+)", env.info.get("qemu", "")))  # fmt: skip
         return DeviceFingerprint(
-            kind=self.kind, id=" ".join(env.info.get("qemu", "qemu-aarch64").split()[:1] + re.findall(
-                r"version (\S+)", env.info.get("qemu", ""))), model=f"emulated aarch64 (qemu -cpu {self.cpu})",
+            kind=self.kind, id=qemu_id, model=f"emulated aarch64 (qemu -cpu {self.cpu})",
             abi="aarch64", os=f"Linux arm64 userland (Debian {env.info.get('suite', '')}) under qemu-user",
-            emulated=True, python=env.info.get("python_version", ""), guest_ai_edge_litert=env.info.get("ai_edge_litert"),
+            emulated=True, python=env.info.get("python_version", ""),
+            guest_ai_edge_litert=env.info.get("ai_edge_litert"),
         )  # fmt: skip
 
     def run_one(self, env: QemuEnv, model_path: Path, threads: int, warmup: int, runs: int,
@@ -195,7 +199,8 @@ class QemuArm64Device(Device):
         if result is None:
             raise EdgepruneError(f"{model_path.name} failed on emulated arm64 (exit code {proc.returncode}): "
                                  f"{stderr_tail(proc.stderr)}",
-                                 "the aarch64 runtime may not support an op of this model; check the message")  # fmt: skip
+                                 "the aarch64 runtime may not support an op of this model; "
+                                 "check the message")  # fmt: skip
         return result
 
     def benchmark(self, model_path: Path, spec: BenchSpec, artifact_name: str,

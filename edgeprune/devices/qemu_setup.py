@@ -112,7 +112,11 @@ def apt_mirror() -> str:
     for text in texts:
         for block in text.split("\n\n"):
             m = re.search(r"^URIs:\s*(\S+)", block, re.M)
-            if m and re.search(r"^Suites:.*\b(bookworm|trixie|bullseye|stable)\b", block, re.M) and "security" not in m.group(1):
+            if (
+                m
+                and re.search(r"^Suites:.*\b(bookworm|trixie|bullseye|stable)\b", block, re.M)
+                and "security" not in m.group(1)
+            ):
                 return m.group(1)
     legacy = Path("/etc/apt/sources.list")
     if legacy.is_file():
@@ -126,7 +130,9 @@ def _run(cmd: list[str], what: str, timeout: float = 900, **kw: Any) -> subproce
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired:
-        raise EdgepruneError(f"{what} did not finish within {timeout:g} s", "check the network to the mirror/PyPI") from None
+        raise EdgepruneError(
+            f"{what} did not finish within {timeout:g} s", "check the network to the mirror/PyPI"
+        ) from None
     if proc.returncode != 0:
         tail = " | ".join([ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()][-3:])
         raise EdgepruneError(f"{what} failed (exit code {proc.returncode}): {tail[-400:]}",
@@ -149,7 +155,8 @@ def _pin(dist: str) -> str:
 def _build_rootfs(dest: Path, mirror: str, log: Callable[[str], None], wrapper: list[str]) -> str:
     """debootstrap (first stage only) + unpack every downloaded .deb; returns the guest python path."""
     log(f"debootstrap {SUITE} arm64 (minbase + python3) from {mirror}")
-    _run([*wrapper, find_tool("debootstrap") or "debootstrap", "--foreign", "--variant=minbase", "--arch=arm64", "--include=python3", SUITE, str(dest), mirror],
+    _run([*wrapper, find_tool("debootstrap") or "debootstrap", "--foreign", "--variant=minbase", "--arch=arm64",
+          "--include=python3", SUITE, str(dest), mirror],
          "debootstrap of the arm64 userland")  # fmt: skip
     debs = sorted((dest / "var/cache/apt/archives").glob("*.deb"))
     log(f"unpacking {len(debs)} packages")
@@ -171,10 +178,14 @@ def _install_wheels(cache: Path, pyver: str, log: Callable[[str], None]) -> None
     common = [*plat, "--python-version", pyver, "--implementation", "cp", "--abi", f"cp{tag}", "--only-binary=:all:"]
     wheels = cache / "wheels"
     log(f"pip download {' '.join(reqs)} for aarch64 / cp{tag}")
-    _run([sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels), *common, *reqs], "pip download of the aarch64 wheels")
+    _run(
+        [sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels), *common, *reqs],
+        "pip download of the aarch64 wheels",
+    )
     with atomic_path(cache / "site") as tmp:
-        _run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels), "--target", str(tmp),
-              "--no-compile", *common, *reqs], "pip install --target of the aarch64 wheels")  # fmt: skip
+        _run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels),
+              "--target", str(tmp), "--no-compile", *common, *reqs],
+             "pip install --target of the aarch64 wheels")  # fmt: skip
 
 
 def setup_qemu_arm64(cache: Path | None = None, mirror: str | None = None, force: bool = False,
@@ -205,13 +216,14 @@ def setup_qemu_arm64(cache: Path | None = None, mirror: str | None = None, force
     qemu = shutil.which("qemu-aarch64-static") or "qemu-aarch64-static"
     probe_env = QemuEnv(cache=cache, qemu=qemu, python=python, info={})
     log("checking ai-edge-litert under qemu-aarch64")
-    probe = _run(probe_env.command("-c", "import platform, numpy, ai_edge_litert.interpreter as i, ai_edge_litert as a; "
-                                   "print(platform.machine(), numpy.__version__, getattr(a, '__version__', '?'))"),
+    probe_code = ("import platform, numpy, ai_edge_litert.interpreter as i, ai_edge_litert as a; "
+                  "print(platform.machine(), numpy.__version__, getattr(a, '__version__', '?'))")  # fmt: skip
+    probe = _run(probe_env.command("-c", probe_code),
                  "importing ai-edge-litert under qemu", timeout=300, env=probe_env.env()).stdout.split()  # fmt: skip
     qemu_version = _run([qemu, "--version"], "qemu --version").stdout.splitlines()[0]
-    info = {"python": python, "python_version": pyver, "machine": probe[0], "numpy": probe[1], "ai_edge_litert": probe[2],
-            "qemu": qemu_version, "qemu_path": qemu, "suite": SUITE, "mirror": mirror, "host": platform.machine(),
-            "setup_seconds": round(time.monotonic() - t0, 1)}  # fmt: skip
+    info = {"python": python, "python_version": pyver, "machine": probe[0], "numpy": probe[1],
+            "ai_edge_litert": probe[2], "qemu": qemu_version, "qemu_path": qemu, "suite": SUITE, "mirror": mirror,
+            "host": platform.machine(), "setup_seconds": round(time.monotonic() - t0, 1)}  # fmt: skip
     write_json_atomic(cache / "ready.json", info)
     log(f"qemu-arm64 lane ready in {cache} ({info['setup_seconds']} s)")
     return QemuEnv(cache=cache, qemu=qemu, python=python, info=info)

@@ -108,16 +108,22 @@ class SshDevice(Device):
             proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
                                   stdin=None if stdin is not None else subprocess.DEVNULL)  # fmt: skip
         except FileNotFoundError:
-            raise EdgepruneError(f"'{argv[0]}' was not found", "install the OpenSSH client (apt-get install openssh-client)") from None
+            raise EdgepruneError(
+                f"'{argv[0]}' was not found", "install the OpenSSH client (apt-get install openssh-client)"
+            ) from None
         except subprocess.TimeoutExpired:
             raise EdgepruneError(f"{what} on {self.target} did not finish within {timeout:g} s",
-                                 "check the board is reachable and not overloaded, or raise the timeout= option") from None  # fmt: skip
+                                 "check the board is reachable and not overloaded, "
+                                 "or raise the timeout= option") from None  # fmt: skip
         tail = " | ".join([ln.strip() for ln in proc.stderr.splitlines() if ln.strip()][-3:])[-400:]
         unreachable = proc.returncode == 255 or (argv[0] == "scp" and proc.returncode != 0)
-        if unreachable and re.search(r"Connection refused|timed out|Permission denied|Host key|resolve|No route", tail):
-            fix = (f"connect once with `ssh{' -p ' + self.port if self.port else ''} {self.target}` to accept the host key"
+        unreachable_re = r"Connection refused|timed out|Permission denied|Host key|resolve|No route"
+        if unreachable and re.search(unreachable_re, tail):
+            fix = (f"connect once with `ssh{' -p ' + self.port if self.port else ''} {self.target}` "
+                   "to accept the host key"
                    if "Host key verification failed" in tail else
-                   "check the address and port, that sshd runs on the board and that key login works without a password")  # fmt: skip
+                   "check the address and port, that sshd runs on the board "
+                   "and that key login works without a password")  # fmt: skip
             raise EdgepruneError(f"{what}: cannot reach {self.target} over ssh ({tail})", fix)
         if unreachable:
             raise EdgepruneError(f"{what} failed on {self.target}: {tail or 'no message'}",
@@ -125,12 +131,15 @@ class SshDevice(Device):
         if check and proc.returncode != 0:
             if "No module named" in tail:
                 missing = re.search(r"No module named '([^']+)'", tail)
-                fix = f"install it on the board: {self.python} -m pip install {'ai-edge-litert' if not missing or 'litert' in missing.group(1) else missing.group(1)}"
+                package = "ai-edge-litert" if not missing or "litert" in missing.group(1) else missing.group(1)
+                fix = f"install it on the board: {self.python} -m pip install {package}"
             elif proc.returncode == 127:
                 fix = f"install Python 3 on the board or pass python=/path/to/python3 (now '{self.python}')"
             else:
                 fix = "run the same command over ssh by hand to see the full output"
-            raise EdgepruneError(f"{what} failed on {self.target} (exit code {proc.returncode}): {tail or '(no stderr)'}", fix)
+            raise EdgepruneError(
+                f"{what} failed on {self.target} (exit code {proc.returncode}): {tail or '(no stderr)'}", fix
+            )
         return proc
 
     def ssh(self, remote: list[str], what: str, timeout: float = 120.0, stdin: str | None = None,
@@ -152,7 +161,8 @@ class SshDevice(Device):
             raise EdgepruneError(f"{self.target} did not describe itself (output: {proc.stdout[-200:]!r})",
                                  f"check that '{self.python}' is Python 3 on the board") from None  # fmt: skip
         return DeviceFingerprint(
-            kind=self.kind, id=f"{self.target}{':' + self.port if self.port else ''}", model=info["board"] or info["cpu"],
+            kind=self.kind, id=f"{self.target}{':' + self.port if self.port else ''}",
+            model=info["board"] or info["cpu"],
             abi=info["machine"], os=info["os"], soc=info["cpu"], cores=info["cores"], cpu_governor=info["governor"],
             hostname=info["hostname"], python=info["python"], remote_ai_edge_litert=info["ai_edge_litert"],
         )  # fmt: skip

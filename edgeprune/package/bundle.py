@@ -178,7 +178,8 @@ def write_zip(src: Path, dest: Path) -> Path:
 def _check_into(into: Path) -> None:
     if into.exists() and (not into.is_dir() or (any(into.iterdir()) and not (into / "model.json").is_file())):
         raise EdgepruneError(f"refusing to replace {into}: it exists and is not a bundle directory",
-                             "pass an empty or bundle directory to --into, e.g. apps/android/app/src/main/assets/bundle")
+                             "pass an empty or bundle directory to --into, "
+                             "e.g. apps/android/app/src/main/assets/bundle")
 
 
 def copy_into(src: Path, into: Path) -> Path:

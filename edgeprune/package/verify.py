@@ -99,7 +99,9 @@ def verify_bundle(path: str | Path, *, golden: bool = True, public_key: bytes | 
     report = VerifyReport(path=path)
     with _bundle_dir(path) as root:
         if not (root / "model.json").is_file():
-            raise EdgepruneError(f"{path} has no model.json at its root", "pass a bundle written by 'edgeprune package'")
+            raise EdgepruneError(
+                f"{path} has no model.json at its root", "pass a bundle written by 'edgeprune package'"
+            )
         try:
             report.model = BundleModelJson.model_validate_json((root / "model.json").read_bytes())
         except ValidationError as exc:

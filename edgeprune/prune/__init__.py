@@ -1,7 +1,8 @@
 """Structured pruning over torch-pruning's dependency graph: criteria, budgets, plans.
 
 Layers, bottom up (the budget rule itself is edgeprune/budget.py): graph, pai, activation_stats -> plan, cost,
-sparsity, width_solver -> types -> fit (group set-up, fit to budget) -> criterion (Scorer, Procedure) -> engine -> criteria (the registry).
+sparsity, width_solver -> types -> fit (group set-up, fit to budget) -> criterion (Scorer, Procedure) -> engine
+-> criteria (the registry).
 Names are loaded on first use, so ``edgeprune.prune`` can be imported without torch.
 """
 

@@ -29,7 +29,8 @@ def golden(name: str) -> str:
 
 def elf_header(machine: int) -> bytes:
     """The first bytes of a 64-bit little-endian ELF executable for ``machine`` (183 = aarch64)."""
-    return b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + (2).to_bytes(2, "little") + machine.to_bytes(2, "little") + b"\x00" * 44
+    ident = b"\x7fELF\x02\x01\x01" + b"\x00" * 9
+    return ident + (2).to_bytes(2, "little") + machine.to_bytes(2, "little") + b"\x00" * 44
 
 
 def benchmark_rule(recording: str, rc: int = 0):  # noqa: ANN201 - a fake_adb Rule

@@ -377,7 +377,9 @@ class FakeAdbServer:
         lines = []
         for d in self.devices:
             if long:
-                extra = f" product:{d.model.lower()} model:{d.model} device:{d.model.lower()}" if d.state == "device" else ""
+                extra = ""
+                if d.state == "device":
+                    extra = f" product:{d.model.lower()} model:{d.model} device:{d.model.lower()}"
                 lines.append(f"{d.serial:<22} {d.state}{extra} transport_id:{d.transport_id}")
             else:
                 lines.append(f"{d.serial}\t{d.state}")

@@ -115,7 +115,8 @@ def test_op_profile_csv_file_and_its_tabbed_twin_agree() -> None:
 def test_prefix_stripping_variants() -> None:
     want = "count=50 first=1 curr=2 min=1 max=3 avg=2 std=1"
     for line in (want, f"INFO: {want}", f"I tflite  : {want}", f"I/tflite  ( 1234): {want}",
-                 f"01-15 10:21:35.560  5123  5123 I tflite  : INFO: {want}", f"INFO: [benchmark.cc:12] {want}"):  # fmt: skip
+                 f"01-15 10:21:35.560  5123  5123 I tflite  : INFO: {want}",
+                 f"INFO: [benchmark.cc:12] {want}"):  # fmt: skip
         assert strip_prefix(line) == want
     stats = RunStats.parse("count=7 first=1000 curr=1000 min=1000 max=1000 avg=1000 std=0 extra")
     assert stats.count == 7 and stats.avg_ms == 1.0

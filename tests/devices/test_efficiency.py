@@ -29,7 +29,8 @@ def test_definition() -> None:
 
 def test_flags_pruned_but_not_faster_per_device_configuration() -> None:
     ms = [_m("dense", 10.0), _m("pruned", 8.0), _m("dense", 6.0, threads=2), _m("pruned", 3.3, threads=2),
-          _m("dense", 99.0, kind="qemu-arm64", meaningful=False), _m("pruned", 99.0, kind="qemu-arm64", meaningful=False)]  # fmt: skip
+          _m("dense", 99.0, kind="qemu-arm64", meaningful=False),
+          _m("pruned", 99.0, kind="qemu-arm64", meaningful=False)]  # fmt: skip
     results = check_pruning_efficiency(ms, {"dense": 2_000_000, "pruned": 1_000_000}, [("dense", "pruned")])
     assert [(r.threads, r.device) for r in results] == [(1, "host:box"), (2, "host:box")]  # qemu ignored
     one, two = results

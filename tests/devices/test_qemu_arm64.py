@@ -84,7 +84,9 @@ def test_profile_runs_on_arm64_but_never_shows_timings(qemu_env: QemuEnv, tiny_m
     assert cells[4:10] == ["n/a", "n/a", "n/a", "n/a", "-", "-"]
     assert float(cells[10]) < 1e-5 and cells[11] == "100.0% of 8"
     assert "not meaningful" in res.output
-    assert "vs x86: emulated outputs compared with the x86 ai-edge-litert runtime on 8 random normal inputs" in res.output
+    assert (
+        "vs x86: emulated outputs compared with the x86 ai-edge-litert runtime on 8 random normal inputs" in res.output
+    )
     (m,) = seen
     assert m.parity is not None and m.parity.n == 8 and m.parity.top1_agreement == 1.0
     assert cells[10] == f"{m.parity.max_abs:.2e}"

@@ -81,7 +81,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         log.close()
 
 
-def _spec(sshd: dict[str, str], python: str = sys.executable, known_hosts: str | None = None, port: str | None = None) -> str:
+def _spec(
+    sshd: dict[str, str], python: str = sys.executable, known_hosts: str | None = None, port: str | None = None
+) -> str:
     return (f"ssh:root@127.0.0.1:{port or sshd['port']}?python={python}&identity={sshd['key']}"
             f"&known_hosts={known_hosts or sshd['known_hosts']}&timeout=300")  # fmt: skip
 
@@ -105,7 +107,8 @@ def test_benchmark_over_ssh(sshd: dict[str, str], tiny_model: Path) -> None:
         assert Measurement.model_validate_json(m.model_dump_json()) == m
         assert m.device.kind == "ssh" and m.timing_meaningful and m.artifact_sha256 == sha
         assert m.runtime.startswith("ai-edge-litert ") and m.delegate == "xnnpack"
-        assert m.latency is not None and m.latency.n == 5 and 0 < m.latency.min_ms <= m.latency.p50_ms <= m.latency.max_ms
+        assert m.latency is not None and m.latency.n == 5
+        assert 0 < m.latency.min_ms <= m.latency.p50_ms <= m.latency.max_ms
         assert m.peak_rss_mb is not None and m.peak_rss_mb > 0 and m.extra["outputs"][0]["shape"] == [1, 3]
         assert m.extra["remote_python"] == sys.executable
     assert set(glob.glob("/tmp/edgeprune.*")) == before  # the remote work directory was removed
@@ -121,8 +124,12 @@ def test_ssh_errors(sshd: dict[str, str], tiny_model: Path) -> None:
     with pytest.raises(EdgepruneError, match="exit code 127.*install Python 3 on the board or pass python="):
         open_device(_spec(sshd, python="/nonexistent/python3")).benchmark(tiny_model, spec, "t", "0")
     bare = "/usr/bin/python3"
-    if Path(bare).exists() and subprocess.run([bare, "-c", "import numpy, ai_edge_litert"], capture_output=True).returncode:
-        with pytest.raises(EdgepruneError, match="No module named.*install it on the board: /usr/bin/python3 -m pip install"):
+    if (
+        Path(bare).exists()
+        and subprocess.run([bare, "-c", "import numpy, ai_edge_litert"], capture_output=True).returncode
+    ):
+        no_module = "No module named.*install it on the board: /usr/bin/python3 -m pip install"
+        with pytest.raises(EdgepruneError, match=no_module):
             open_device(_spec(sshd, python=bare)).benchmark(tiny_model, spec, "t", "0")
     with pytest.raises(EdgepruneError, match="delegate 'gpu' is not available over ssh"):
         open_device(_spec(sshd)).benchmark(tiny_model, BenchSpec(delegate="gpu"), "t", "0")

@@ -29,7 +29,8 @@ def seed_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     method = request.param
     base = tmp_path_factory.mktemp(method)
     out = base / "run"
-    result = runner.invoke(app, ["build", "--target", "tflite", "--config", str(write_tiny_toml(base, export_dense=False)),
+    config = write_tiny_toml(base, export_dense=False)
+    result = runner.invoke(app, ["build", "--target", "tflite", "--config", str(config),
                                  "--model", "test_resblock", "--criterion", method, *METHODS[method],
                                  "--flops-reduction", "0.4", "--no-gate", "--out", str(out)])
     if result.exception and not isinstance(result.exception, SystemExit):
