@@ -160,6 +160,8 @@ def run_search(ctx: BuildContext) -> SearchOutcome:
             ctx.console.print(f"  [yellow]{killed} trial(s) of an interrupted search will be rerun[/yellow]")
         if done_before:
             ctx.console.print(f"  [dim]resuming study {name}: {done_before}/{total} trials already done[/dim]")
+        ctx.console.print(f"  no fixed budget given: searching {total} trials for the smallest {cfg.search.objective} "
+                          f"that meets the contract on the validation split (the test split is read once, after)")
         ctx.console.print(f"  [dim]search log (third-party messages): {env.search_dir / SEARCH_LOG}[/dim]")
         progress = SearchProgress(ctx.console, total, env.contract.describe())
         with progress:
@@ -180,6 +182,7 @@ def run_search(ctx: BuildContext) -> SearchOutcome:
                 from edgeprune.search.workers import work
 
                 work(cfg, ctx.run_dir, name, url, total, data=ctx.data, on_trial=progress.on_trial)
+        ctx.console.print()
         rows = [trial_row(t) for t in study.get_trials(deepcopy=False) if t.state.name != "WAITING"]
         chosen = choose(env, rows)
     summary = summarise(env, name, rows, chosen, time.perf_counter() - t0)
