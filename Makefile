@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PIP := $(VENV)/bin/pip install -q -c constraints.txt
-EXTRAS ?= onnx,coreml,server,dev
+EXTRAS ?= onnx,coreml,server,ray,dev
 
 .PHONY: install install-tf demo test test-slow lint clean
 

@@ -120,10 +120,19 @@ def summarise(env: SearchEnv, name: str, rows: list[dict[str, Any]], chosen: dic
         "pruner": cfg.search.pruner, "jobs": cfg.search.jobs, "ray_address": cfg.search.ray_address,
         "dense_macs": env.dense_counts[0], "dense_params": env.dense_counts[1],
         "val_size": int(len(env.ctx.data.val.y)),
+        "dense_val_balanced_accuracy": _bal_acc(env),
         "seconds": round(seconds, 2),
         "chosen": chosen["number"] if chosen is not None else None,
         "trials": [_public(r) for r in sorted(rows, key=lambda r: r["number"])],
     }
+
+
+def _bal_acc(env: SearchEnv) -> float:
+    from edgeprune.metrics import classification_metrics
+
+    labels = env.ctx.data.val.y.numpy()
+    return float(classification_metrics(env.dense_val_logits, labels, len(env.ctx.data.contract.class_names))
+                 .balanced_accuracy)
 
 
 def _public(r: dict[str, Any]) -> dict[str, Any]:

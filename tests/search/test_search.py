@@ -33,17 +33,24 @@ def test_no_budget_means_search_and_a_budget_keeps_the_single_shot() -> None:
     assert not search_config(search={"enabled": False}).searches()
 
 
-def test_search_chooses_a_trial_that_meets_a_loose_contract_on_validation(run_copy: Path) -> None:
-    cfg = search_config()
+def test_search_chooses_a_trial_that_meets_a_loose_contract_on_validation(
+        run_copy: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    cfg = search_config(search={"objective": "latency", "finalists": 2})
     out = run_build(cfg, run_copy, to_stage="finetune", console=Console(quiet=True), command=["pytest"])
+    noise = capfd.readouterr().err
+    assert "FutureWarning" not in noise and "XNNPACK" not in noise, noise[-2000:]
+    assert (run_copy / "search" / "search.log").stat().st_size > 0
     assert out.ran == ["prune", "finetune"]
     summary = out.outcomes.prune.search  # type: ignore[union-attr]
     chosen = [t for t in summary["trials"] if t["number"] == summary["chosen"]]
     assert len(chosen) == 1 and chosen[0]["meets_contract"] is True and chosen[0]["why_rejected"] is None
     assert chosen[0]["bal_acc_drop_ub_pp"] <= cfg.verify.max_bal_acc_drop
-    # the chosen trial has the fewest MACs among the trials that met the contract
-    ok = [t for t in summary["trials"] if t["meets_contract"]]
-    assert chosen[0]["macs"] == min(t["macs"] for t in ok)
+    # the finalists (the feasible trials with the fewest MACs) were exported and timed; the fastest was chosen
+    finalists = [t for t in summary["trials"] if t["finalist"]]
+    assert 1 <= len(finalists) <= 2 and all(t["latency_ms"] > 0 and t["size_kb"] > 0 for t in finalists)
+    assert chosen[0]["finalist"] and chosen[0]["latency_ms"] == min(t["latency_ms"] for t in finalists)
+    ok = [t for t in summary["trials"] if t["meets_contract"] and not t["finalist"]]
+    assert all(t["macs"] >= max(f["macs"] for f in finalists) for t in ok)
     assert all(t["why_rejected"] for t in summary["trials"] if t["number"] != summary["chosen"])
     assert summary["contract"]["split"] == "val"
     assert len(_finished_trials(run_copy)) == cfg.search.trials
@@ -98,3 +105,31 @@ def test_impossible_contract_exits_3_naming_the_closest_trial(run_copy: Path, tm
 
 def test_contract_not_met_is_a_user_error_with_exit_code_3() -> None:
     assert ContractNotMet("x", "y").exit_code == 3
+
+
+def test_report_json_and_html_show_the_search(run_copy: Path) -> None:
+    from edgeprune.report import write_html_report
+    from edgeprune.report.json_report import write_report_json
+    from edgeprune.report.schema import validate_report
+    from edgeprune.rundir.artifacts import artifact_rows
+    from edgeprune.rundir.manifest import load_manifest
+
+    run_build(search_config(search={"trials": 2, "recovery_epochs": [1]}), run_copy, to_stage="prune",
+              console=Console(quiet=True), command=["pytest"])
+    manifest = load_manifest(run_copy)
+    report = validate_report(write_report_json(run_copy, manifest, artifact_rows(manifest.outcomes())))
+    assert report.search is not None and report.search.chosen is not None and len(report.search.trials) == 2
+    assert report.prune is not None and "search" not in report.prune.model_dump()
+    html = write_html_report([run_copy], run_copy / "report.html").read_text(encoding="utf-8")
+    section = html.split('id="search"', 1)[1].split("</section>", 1)[0]
+    assert "data:image/png;base64," in section and "★" in section and "why not chosen" in section
+
+
+def test_a_fixed_budget_has_no_search_section(dense_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(dense_run, run)
+    out = run_build(search_config(prune={"flops_reduction": 0.4}), run, to_stage="prune",
+                    console=Console(quiet=True), command=["pytest"])
+    assert getattr(out.outcomes.prune, "search", None) is None and not (run / "search").exists()
