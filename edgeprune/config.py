@@ -63,7 +63,7 @@ class FinetuneConfig(_Section):
 
 class PruneConfig(_Section):
     criterion: str = "l1"
-    flops_reduction: float | None = Field(None, ge=0, lt=1, description="fixed budget; none given: search (see [search])")
+    flops_reduction: float | None = Field(None, ge=0, lt=1, description="fixed budget; none: search ([search])")
     params_reduction: float | None = Field(None, ge=0, lt=1)
     tolerance: float = Field(0.02, gt=0, description="allowed |achieved - target| as a fraction of the dense count")
     round_to: int | None = Field(None, ge=1)
