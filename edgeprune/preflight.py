@@ -19,6 +19,7 @@ from edgeprune.config import (
     ExportConfig,
     ModelConfig,
     ProfileConfig,
+    SearchConfig,
     split_criterion,
 )
 from edgeprune.errors import EdgepruneError, MissingExtraError
@@ -61,6 +62,8 @@ def check_build(cfg: BuildConfig, stages: Collection[str] | None = None) -> list
         check_criterion(cfg.prune.criterion, cfg.prune.options)
         if cfg.searches():
             notes += check_search(cfg)
+        elif cfg.search.enabled and cfg.search != SearchConfig():
+            notes.append("a fixed --flops-reduction/--params-reduction was given: no search, its options are ignored")
     return notes
 
 
