@@ -94,8 +94,8 @@ class SearchConfig(_Section):
     min_level: float = Field(0.2, gt=0, lt=1, description="smallest MAC reduction tried")
     max_level: float = Field(0.8, gt=0, lt=1, description="largest MAC reduction tried")
     level_step: float = Field(0.05, gt=0, lt=1)
-    recovery_epochs: list[int] = Field(default_factory=lambda: [2, 6], description="recovery lengths to choose from")
-    trials: int = Field(8, ge=1, description="trials in the study (finished ones are never redone)")
+    recovery_epochs: list[int] = Field(default_factory=lambda: [2, 4], description="recovery lengths to choose from")
+    trials: int = Field(6, ge=1, description="trials in the study (finished ones are never redone)")
     pruner: Literal["successive-halving", "hyperband", "none"] = "successive-halving"
     finalists: int = Field(3, ge=1, description="best feasible trials timed for real (objective latency or size)")
     jobs: int = Field(1, ge=1, description="trials run in this many local processes")

@@ -50,23 +50,24 @@ class SearchProgress:
         self.live.__exit__(*exc)
 
     def update_trials(self, trials: list[Any]) -> None:
-        for t in trials:
-            if t.state.name != "WAITING":
-                self.rows[t.number] = trial_row(t)
+        """Replace the rows in one assignment: the Live thread may be rendering the old ones meanwhile."""
+        self.rows = {t.number: trial_row(t) for t in trials if t.state.name != "WAITING"}
 
     def on_trial(self, study: Any, trial: Any) -> None:
         """Optuna callback (trials run in this process)."""
         self.update_trials(study.get_trials(deepcopy=False))
 
     def best(self) -> dict[str, Any] | None:
-        ok = [r for r in self.rows.values() if r["state"] == "complete" and r["val"] and not r["val"].get("broken")]
+        ok = [r for r in list(self.rows.values())
+              if r["state"] == "complete" and r["val"] and not r["val"].get("broken")]
         return min(ok, key=lambda r: r["cost"]) if ok else None
 
     def render(self) -> Group:
         table = Table(title=f"search: {len(self.rows)}/{self.total} trials", title_justify="left", expand=False)
         for col in ("#", "criterion", "MAC cut", "epochs", "val bal-acc", "worst class", "drop UB (pp)", "verdict"):
             table.add_column(col)
-        for r in sorted(self.rows.values(), key=lambda r: r["number"])[-12:]:
+        rows = self.rows
+        for r in sorted(rows.values(), key=lambda r: r["number"])[-12:]:
             v = r["val"]
             table.add_row(str(r["number"]), str(r["criterion"]), f"{(r['level'] or 0):.0%}", str(r["epochs"]),
                           f"{100 * v['balanced_accuracy']:.1f}" if v else "-",
