@@ -77,7 +77,8 @@ def _snap(cfg: BuildConfig, value: float) -> float:
 
 
 def initial_design(cfg: BuildConfig) -> list[dict[str, Any]]:
-    """Cover every criterion at spread-out levels before the sampler takes over (a deterministic start)."""
+    """Cover every criterion at spread-out levels before the sampler takes over (a deterministic start); these
+    trials get the longest recovery (the pruner still stops the trailing ones early)."""
     s = cfg.search
     crits = list(s.criteria)
     n = min(s.trials, 2 * len(crits))
@@ -86,7 +87,7 @@ def initial_design(cfg: BuildConfig) -> list[dict[str, Any]]:
     for i in range(n):
         k = i // len(crits)
         level = s.min_level + (s.max_level - s.min_level) * (k + 1) / (rounds + 1)
-        epochs = s.recovery_epochs[(i + k) % len(s.recovery_epochs)]
+        epochs = max(s.recovery_epochs)
         design.append({"criterion": crits[i % len(crits)], "level": _snap(cfg, level), "epochs": epochs})
     return design
 
