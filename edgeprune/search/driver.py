@@ -93,6 +93,11 @@ def choose(env: SearchEnv, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def closest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The trial nearest to qualifying: a finalist that only broke a hard budget, else the smallest overshoot."""
+    over_budget = [r for r in rows if r.get("budget_broken")]
+    if over_budget:
+        return min(over_budget, key=lambda r: (r.get("objective_value") is None, r.get("objective_value") or 0.0,
+                                               r["number"]))
     scored = [r for r in rows if r["val"] and r["state"] in ("complete", "pruned")]
     if not scored:
         return None

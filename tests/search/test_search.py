@@ -133,3 +133,12 @@ def test_a_fixed_budget_has_no_search_section(dense_run: Path, tmp_path: Path) -
     out = run_build(search_config(prune={"flops_reduction": 0.4}), run, to_stage="prune",
                     console=Console(quiet=True), command=["pytest"])
     assert getattr(out.outcomes.prune, "search", None) is None and not (run / "search").exists()
+
+
+def test_an_unreachable_latency_budget_names_the_budget(run_copy: Path) -> None:
+    cfg = search_config(search={"trials": 2, "recovery_epochs": [1], "objective": "latency", "finalists": 1,
+                                "latency_budget_ms": 1e-6})
+    with pytest.raises(ContractNotMet, match=r"closest is trial \d+ .*over the budget 1e-06 ms"):
+        run_build(cfg, run_copy, to_stage="prune", console=Console(quiet=True), command=["pytest"])
+    trials = read_json(run_copy / "search" / "trials.json")["trials"]
+    assert [t["finalist"] for t in trials].count(True) == 1 and all(t["why_rejected"] for t in trials)
