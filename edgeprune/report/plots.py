@@ -212,5 +212,4 @@ def search_scatter(trials: list[dict[str, Any]], contract: dict[str, Any], chose
         ax.set_xlabel("MACs (M)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.97, wspace=0.28)
     return to_data_uri(fig)
