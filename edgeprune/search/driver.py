@@ -195,7 +195,8 @@ def run_search(ctx: BuildContext) -> SearchOutcome:
             else:
                 from edgeprune.search.workers import work
 
-                work(cfg, ctx.run_dir, name, url, total, data=ctx.data, on_trial=progress.on_trial)
+                work(cfg, ctx.run_dir, name, url, total, data=ctx.data, on_trial=progress.on_trial,
+                     on_epoch=progress.running)
         ctx.console.print()
         rows = [trial_row(t) for t in study.get_trials(deepcopy=False) if t.state.name != "WAITING"]
         chosen = choose(env, rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -54,6 +55,7 @@ class SearchEnv:
     run_dir: Path
     console: Console
     data: PreparedData | None = None  # given by the caller that already holds it (tests, the build stage)
+    on_epoch: Callable[..., None] | None = None  # (number, params, epoch, val score) after each recovery epoch
 
     @cached_property
     def ctx(self) -> BuildContext:

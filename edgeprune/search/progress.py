@@ -24,7 +24,8 @@ def trial_row(t: Any) -> dict[str, Any]:
 
 def _verdict(row: dict[str, Any]) -> Text:
     if row["state"] == "running":
-        return Text("running", style="cyan")
+        epoch = row.get("stopped_after_epochs")
+        return Text(f"running (epoch {epoch})" if epoch else "running", style="cyan")
     if row["state"] == "fail":
         return Text("killed, requeued" if row["killed"] else "failed", style="red")
     if row["state"] == "pruned":
@@ -52,6 +53,14 @@ class SearchProgress:
     def update_trials(self, trials: list[Any]) -> None:
         """Replace the rows in one assignment: the Live thread may be rendering the old ones meanwhile."""
         self.rows = {t.number: trial_row(t) for t in trials if t.state.name != "WAITING"}
+
+    def running(self, number: int, params: dict[str, Any], epoch: int, val: dict[str, Any]) -> None:
+        """A trial of this process finished a recovery epoch: show its current validation score."""
+        row = {"number": number, "state": "running", "criterion": params.get("criterion"),
+               "level": params.get("level"), "epochs": params.get("epochs"), "val": val, "macs": None,
+               "cost": None, "error": None, "killed": False, "stopped_after_epochs": epoch, "seed": None,
+               "seconds": None}
+        self.rows = {**self.rows, number: row}
 
     def on_trial(self, study: Any, trial: Any) -> None:
         """Optuna callback (trials run in this process)."""

@@ -66,6 +66,8 @@ def run_trial(env: SearchEnv, trial: Any) -> float:
         score = score_on_val(env.dense_val_logits, env.val_logits(model), labels, names, env.contract, seed)
         trial.report(penalised(cost, score), step["n"])
         trial.set_user_attr("last", score.as_dict())
+        if env.on_epoch is not None:
+            env.on_epoch(trial.number, dict(trial.params), step["n"], score.as_dict())
         if trial.should_prune():
             trial.set_user_attr("stopped_after_epochs", step["n"])
             raise optuna.TrialPruned(f"stopped after {step['n']} recovery epoch(s)")

@@ -24,7 +24,8 @@ OnTrial = Callable[[Any, Any], None]
 
 
 def work(cfg: BuildConfig, run_dir: Path, name: str, url: str, total: int, *, data: PreparedData | None = None,
-         on_trial: OnTrial | None = None, threads: int | None = None) -> int:
+         on_trial: OnTrial | None = None, on_epoch: Callable[..., None] | None = None,
+         threads: int | None = None) -> int:
     """Take trials from the stored study until it has ``total`` of them; returns how many this worker ran."""
     import optuna
     from rich.console import Console
@@ -34,7 +35,7 @@ def work(cfg: BuildConfig, run_dir: Path, name: str, url: str, total: int, *, da
     silence_python_noise()
     if threads is not None:
         set_threads(threads)
-    env = SearchEnv(cfg, Path(run_dir), Console(quiet=True), data)
+    env = SearchEnv(cfg, Path(run_dir), Console(quiet=True), data, on_epoch)
     study = optuna.load_study(study_name=name, storage=_storage(url), sampler=_sampler(cfg), pruner=_pruner(cfg))
     ran = 0
     while waiting(study) > 0 or counted(study) < total:
