@@ -73,6 +73,11 @@ class BuildResult:
                    artifacts=[Artifact.from_row(run_dir, r) for r in report.artifacts], notes=list(notes))
 
     @property
+    def search(self) -> dict[str, Any] | None:
+        """The search's trials and chosen one (report.json ``search``); None for a fixed budget."""
+        return self.report.search.model_dump() if self.report.search is not None else None
+
+    @property
     def gate_enabled(self) -> bool:
         return self.report.gate.enabled
 

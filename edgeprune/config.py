@@ -78,7 +78,7 @@ class FinetuneConfig(_Section):
 
 class PruneConfig(_Section):
     criterion: str = "l1"
-    flops_reduction: float | None = Field(0.5, ge=0, lt=1)
+    flops_reduction: float | None = Field(None, ge=0, lt=1, description="fixed budget; none: search ([search])")
     params_reduction: float | None = Field(None, ge=0, lt=1)
     tolerance: float = Field(0.02, gt=0, description="allowed |achieved - target| as a fraction of the dense count")
     round_to: int | None = Field(None, ge=1)
@@ -92,6 +92,36 @@ class PruneConfig(_Section):
     @model_validator(mode="after")
     def _one_budget(self) -> PruneConfig:
         Budget.from_options(self.flops_reduction, self.params_reduction, self.tolerance)
+        return self
+
+
+class SearchConfig(_Section):
+    """The accuracy-constrained search that runs when no fixed budget is given (edgeprune.search)."""
+
+    enabled: bool = Field(True, description="search when neither flops_reduction nor params_reduction is given")
+    objective: Literal["latency", "size", "macs"] = Field(
+        "latency", description="what the chosen trial minimises (latency: on the first profile device)")
+    latency_budget_ms: float | None = Field(None, gt=0, description="hard budget: p50 ms at 1 thread, fp32 .tflite")
+    size_budget_kb: float | None = Field(None, gt=0, description="hard budget: size of the fp32 .tflite in KB")
+    min_class_sensitivity: float | None = Field(
+        None, ge=0, le=100, description="contract: absolute floor (%) on every class's validation sensitivity")
+    criteria: list[str] = Field(default_factory=lambda: ["beta-rank", "l1", "taylor"])
+    min_level: float = Field(0.2, gt=0, lt=1, description="smallest MAC reduction tried")
+    max_level: float = Field(0.8, gt=0, lt=1, description="largest MAC reduction tried")
+    level_step: float = Field(0.05, gt=0, lt=1)
+    recovery_epochs: list[int] = Field(default_factory=lambda: [2, 4], description="recovery lengths to choose from")
+    trials: int = Field(6, ge=1, description="trials in the study (finished ones are never redone)")
+    pruner: Literal["successive-halving", "hyperband", "none"] = "successive-halving"
+    finalists: int = Field(3, ge=1, description="best feasible trials timed for real (objective latency or size)")
+    jobs: int = Field(1, ge=1, description="trials run in this many local processes")
+    ray_address: str | None = Field(None, description="run trials as tasks on this Ray cluster ('auto', host:port)")
+
+    @model_validator(mode="after")
+    def _range(self) -> SearchConfig:
+        if self.min_level > self.max_level:
+            raise ValueError(f"min_level {self.min_level:g} is above max_level {self.max_level:g}")
+        if not self.criteria or not self.recovery_epochs:
+            raise ValueError("criteria and recovery_epochs need at least one entry")
         return self
 
 
@@ -137,6 +167,7 @@ class BuildConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     prune: PruneConfig = Field(default_factory=PruneConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     profile: ProfileConfig = Field(default_factory=ProfileConfig)
@@ -149,7 +180,13 @@ class BuildConfig(_Section):
             src = src[len(MEMORY_DATA):].split("@")[0]
         elif src != "embedded":
             src = Path(src).stem
-        return f"{self.model.name.split(':')[-1].split('@')[0]}-{src}-{self.prune.criterion}"
+        criterion = "search" if self.searches() else self.prune.criterion
+        return f"{self.model.name.split(':')[-1].split('@')[0]}-{src}-{criterion}"
+
+    def searches(self) -> bool:
+        """No fixed budget was given (both reductions unset) and the search is on."""
+        p = self.prune
+        return self.search.enabled and p.flops_reduction is None and p.params_reduction is None
 
 
 def _section_fields(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
@@ -260,6 +297,10 @@ FLAG_TO_KEY = {
     "calib_size": "data.calib_size", "profile_devices": "profile.devices", "devices": "profile.devices",
     "threads": "profile.threads", "runs": "profile.runs", "max_bal_acc_drop": "verify.max_bal_acc_drop",
     "max_class_sensitivity_drop": "verify.max_class_sensitivity_drop", "options": "prune.options",
+    "objective": "search.objective", "latency_budget": "search.latency_budget_ms",
+    "size_budget": "search.size_budget_kb", "min_class_sensitivity": "search.min_class_sensitivity",
+    "search_criteria": "search.criteria", "search_trials": "search.trials", "jobs": "search.jobs",
+    "ray_address": "search.ray_address", "recovery_epochs": "search.recovery_epochs",
 }
 
 
@@ -307,4 +348,4 @@ def overrides(**flags: Any) -> dict[str, Any]:
     return out
 
 
-_LIST_KEYS = frozenset({"export.targets", "export.precisions", "profile.devices"})
+_LIST_KEYS = frozenset({"export.targets", "export.precisions", "profile.devices", "search.criteria"})

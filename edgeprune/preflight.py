@@ -19,6 +19,7 @@ from edgeprune.config import (
     ExportConfig,
     ModelConfig,
     ProfileConfig,
+    SearchConfig,
     split_criterion,
 )
 from edgeprune.errors import EdgepruneError, MissingExtraError
@@ -59,7 +60,36 @@ def check_build(cfg: BuildConfig, stages: Collection[str] | None = None) -> list
     _check_memory_fit(cfg)
     if runs("prune"):
         check_criterion(cfg.prune.criterion, cfg.prune.options)
+        if cfg.searches():
+            notes += check_search(cfg)
+        elif cfg.search.enabled and cfg.search != SearchConfig():
+            notes.append("a fixed --flops-reduction/--params-reduction was given: no search, its options are ignored")
     return notes
+
+
+def check_search(cfg: BuildConfig) -> list[str]:
+    """The search (no fixed budget): its criteria, its objective's device, its workers' requirements."""
+    from edgeprune.devices import open_device
+
+    s = cfg.search
+    for label in s.criteria:
+        check_criterion(*split_criterion(label))
+    for module, extra in (("optuna", "optuna"),) + ((("ray", "ray"),) if s.ray_address else ()):
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError(module, extra)
+    if (s.jobs > 1 or s.ray_address) and (cfg.data.source.startswith(MEMORY_DATA)
+                                          or cfg.model.name.startswith("python:")):
+        raise EdgepruneError("in-memory data or models cannot be shared with search worker processes",
+                             "use jobs=1 without a Ray address, or save the data/model to files")
+    if s.objective == "latency" or s.latency_budget_ms is not None:
+        if not cfg.profile.devices:
+            raise EdgepruneError("the search's latency objective needs a device to time on",
+                                 "pass --device host (or --objective macs)")
+        spec = cfg.profile.devices[0]
+        if not getattr(type(open_device(spec)), "can_time", True):
+            raise EdgepruneError(f"the search times its finalists on the first device '{spec}', which cannot time",
+                                 "put a timing device first in --device, or use --objective macs")
+    return []
 
 
 def _check_memory_fit(cfg: BuildConfig) -> None:

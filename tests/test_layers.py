@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("config", "budget", "data", "models", "train", "artifacts", "rundir"),
     ("prune", "export", "runtimes", "devices"),
     ("preflight", "report"),
-    ("pipeline", "package"),
+    ("pipeline", "package", "search"),
     ("api", "server"),
     ("cli", "__main__"),
 ]

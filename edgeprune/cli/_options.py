@@ -34,3 +34,12 @@ FtEpochsOpt = Annotated[int | None, typer.Option("--finetune-epochs", help="fine
 DistillOpt = Annotated[bool | None, typer.Option("--distill/--no-distill", help="distil from the unpruned model")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="run directory (default runs/<name>)")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="run name")]
+ObjectiveOpt = Annotated[str | None, typer.Option("--objective", help="search: minimise latency | size | macs")]
+LatencyBudgetOpt = Annotated[float | None, typer.Option("--latency-budget", help="search: p50 ms budget (1 thread)")]
+SizeBudgetOpt = Annotated[float | None, typer.Option("--size-budget", help="search: fp32 .tflite size budget in KB")]
+MinSensOpt = Annotated[float | None, typer.Option("--min-class-sensitivity",
+                                                  help="search contract: floor (%) on every class's sensitivity")]
+SearchCritOpt = Annotated[str | None, typer.Option("--search-criteria", help="search: comma list of criteria")]
+TrialsOpt = Annotated[int | None, typer.Option("--trials", help="search: number of trials")]
+JobsOpt = Annotated[int | None, typer.Option("--jobs", "-j", help="search: trials in N local processes")]
+RayOpt = Annotated[str | None, typer.Option("--ray-address", help="search: run trials on this Ray cluster")]

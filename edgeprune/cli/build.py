@@ -29,17 +29,25 @@ from edgeprune.cli._options import (
     FlopsOpt,
     FtEpochsOpt,
     ImageSizeOpt,
+    JobsOpt,
+    LatencyBudgetOpt,
     LrOpt,
     MaxTrainOpt,
     MinChOpt,
+    MinSensOpt,
     ModelOpt,
     NameOpt,
+    ObjectiveOpt,
     OutOpt,
     ParamsOpt,
     PretrainedOpt,
+    RayOpt,
     RoundOpt,
+    SearchCritOpt,
     SeedOpt,
+    SizeBudgetOpt,
     StepsOpt,
+    TrialsOpt,
     WeightsOpt,
     WidthOpt,
     overrides,
@@ -67,6 +75,9 @@ def build(
     runs: Annotated[int | None, typer.Option("--runs", help="timed runs per profile configuration")] = None,
     max_bal_acc_drop: Annotated[float | None, typer.Option(help="gate: balanced-accuracy drop limit (pp)")] = None,
     max_class_sensitivity_drop: Annotated[float | None, typer.Option(help="gate: per-class sensitivity drop limit (pp)")] = None,
+    min_class_sensitivity: MinSensOpt = None, objective: ObjectiveOpt = None, latency_budget: LatencyBudgetOpt = None,
+    size_budget: SizeBudgetOpt = None, search_criteria: SearchCritOpt = None, trials: TrialsOpt = None,
+    jobs: JobsOpt = None, ray_address: RayOpt = None,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="report gate failures but exit 0")] = False,
     junit_xml: Annotated[Path | None, typer.Option("--junit-xml", help="write one JUnit test case per gate and artifact (CI)")] = None,
     out: OutOpt = None, name: NameOpt = None,
@@ -85,10 +96,19 @@ def build(
         min_channels=min_channels, iterative_steps=iterative_steps, finetune_epochs=finetune_epochs, distill=distill,
         profile_devices=split_list(device), threads=[int(t) for t in split_list(threads) or []] or None, runs=runs,
         max_bal_acc_drop=max_bal_acc_drop, max_class_sensitivity_drop=max_class_sensitivity_drop, name=name,
+        min_class_sensitivity=min_class_sensitivity, objective=objective, latency_budget=latency_budget,
+        size_budget=size_budget, search_criteria=search_criteria, search_trials=trials, jobs=jobs,
+        ray_address=ray_address,
     ))
     run_dir = run_dir_for(cfg, out)
-    result = run(cfg, run_dir, from_stage=from_stage, force=force, console=console,
-                 command=["edgeprune", *sys.argv[1:]])
+    from edgeprune.search.errors import ContractNotMet
+
+    try:
+        result = run(cfg, run_dir, from_stage=from_stage, force=force, console=console,
+                     command=["edgeprune", *sys.argv[1:]])
+    except ContractNotMet as exc:  # the search found nothing that meets the contract: say so, exit 3
+        console.print(f"[bold red]no model meets the contract:[/bold red] {exc.one_line()}", soft_wrap=True)
+        raise typer.Exit(ContractNotMet.exit_code) from None
     rows = result.rows()
     print_summary(rows, run_dir)
     console.print(f"\nRun directory: {run_dir}  (report.html, report.json, manifest.json, artifacts/)")

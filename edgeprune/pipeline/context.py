@@ -55,6 +55,12 @@ class TestSplit:
         self.reads.append(purpose)
         return self._data
 
+    def sealed_view(self, during: str) -> TestSplit:
+        """A view of the same split whose every read raises: for a whole step that makes choices (the search)."""
+        view = TestSplit(self._data)
+        view._sealed_by.append(during)
+        return view
+
     @contextmanager
     def sealed(self, during: str) -> Iterator[None]:
         """Within the block any read raises: for steps that make choices (they read validation only)."""

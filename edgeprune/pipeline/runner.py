@@ -38,8 +38,11 @@ from edgeprune.rundir.files import (
 from edgeprune.rundir.manifest import Invocation, Manifest, StageRecord, cache_key, load_manifest, now
 from edgeprune.rundir.outcomes import StageOutcomes
 from edgeprune.rundir.paths import MANIFEST, REPORT_HTML
+from edgeprune.search.noise import stderr_to
 
 __all__ = ["BuildOutcome", "run_build"]
+
+THIRD_PARTY_LOG = "logs/third-party.log"  # stderr of the stages: torch/TFLite/absl warnings and info lines
 
 
 @dataclass
@@ -190,7 +193,8 @@ def _run_locked(cfg: BuildConfig, run_dir: Path, from_stage: str | None, last: i
         manifest.save(run_dir)
         t0, wall0 = time.perf_counter(), time.time()
         try:
-            result, outputs = stage.run(ctx)
+            with stderr_to(run_dir / THIRD_PARTY_LOG):  # converter/runtime chatter stays off the console
+                result, outputs = stage.run(ctx)
         except BaseException as exc:
             guard.seen()
             with interrupts_deferred():

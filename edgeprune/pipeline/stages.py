@@ -98,7 +98,11 @@ class PruneStage(Stage):
     title = "Prune channels to the budget"
 
     def params(self, ctx: BuildContext) -> dict[str, Any]:
-        return {"prune": ctx.cfg.prune.model_dump(), "calib": ctx.data.calib_ids, "seed": ctx.cfg.seed}
+        out = {"prune": ctx.cfg.prune.model_dump(), "calib": ctx.data.calib_ids, "seed": ctx.cfg.seed}
+        if ctx.cfg.searches():  # the search recovers inside its trials and checks the gate's limits on val
+            out.update(search=ctx.cfg.search.model_dump(exclude={"jobs", "ray_address"}),
+                       finetune=ctx.cfg.finetune.model_dump(), verify=ctx.cfg.verify.model_dump())
+        return out
 
     def input_files(self, ctx: BuildContext) -> list[str]:
         return [DENSE]
@@ -106,6 +110,10 @@ class PruneStage(Stage):
     def run(self, ctx: BuildContext) -> tuple[PruneOutcome, list[str]]:
         from edgeprune.pipeline.pruning import run_pruning
 
+        if ctx.cfg.searches():
+            from edgeprune.search.stage import searched_prune
+
+            return searched_prune(ctx)
         dense, _ = load_checkpoint(ctx.path(DENSE), ctx.fresh_model(), ctx.example_input)
         result = run_pruning(ctx, dense)
         save_checkpoint(ctx.path(PRUNED), result.model, result.plan, meta={"stage": "prune"})
@@ -130,10 +138,12 @@ class FinetuneStage(Stage):
         recovery = ctx.outcomes.prune.recovery if ctx.outcomes.prune else "finetune"
         summary: dict[str, Any] = {"pruned": not plan.is_empty(), "recovery": recovery}
         result = None
-        if not plan.is_empty():
+        if recovery == "searched":  # the chosen trial of the search has had its full recovery already
+            summary["skipped_reason"] = "recovered inside the search (its chosen trial)"
+        elif not plan.is_empty():
             result = recover(ctx, model, recovery, dense, on_epoch=_log_epoch(ctx, recovery))
         if result is None:
-            summary["skipped_reason"] = "nothing to recover" if plan.is_empty() else "no fine-tuning epochs"
+            summary.setdefault("skipped_reason", "nothing to recover" if plan.is_empty() else "no fine-tuning epochs")
         else:
             model = result.model
             summary.update(result.summary())

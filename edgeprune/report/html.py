@@ -55,6 +55,7 @@ ul.notes{font-size:.85rem;word-break:break-word}
 
 PER_RUN: list[tuple[str, str, Callable[[RunView, str], str]]] = [
     ("data", "Data and model", provenance.data_overview),
+    ("search", "Search", sections.search),
     ("channels", "Channels", sections.channels),
     ("sensitivity", "Sensitivity", sections.sensitivity),
     ("confusion", "Confusion", sections.confusion),

@@ -27,6 +27,12 @@ def _gate_status(enabled: bool, rows: list[dict[str, Any]]) -> str:
     return "failed" if "rejected" in states else "passed"
 
 
+def _prune_view(prune: Any) -> dict[str, Any] | None:
+    if prune is None:
+        return None
+    return {k: v for k, v in prune.report_view().items() if k != "search"} or None
+
+
 def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The stable, documented ``report.json`` (docs/report-json.md, edgeprune.report.schema)."""
     from edgeprune import __version__
@@ -47,7 +53,8 @@ def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, An
         "data": data,
         "calibration": {"n": len(manifest.data.get("calibration_ids", [])),
                         "ids_sha256": manifest.reproducibility.get("calibration_ids_sha256")},
-        "prune": (outcomes.prune.report_view() or None) if outcomes.prune else None,
+        "prune": _prune_view(outcomes.prune),
+        "search": getattr(outcomes.prune, "search", None) if outcomes.prune else None,
         "dense_test": _metrics(outcomes.train),
         "pruned_test": _metrics(outcomes.finetune),
         "artifacts": rows,

@@ -165,3 +165,51 @@ def bakeoff(series: dict[str, list[tuple[float, float, float, int]]], kind: str 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return to_data_uri(fig)
+
+
+def search_scatter(trials: list[dict[str, Any]], contract: dict[str, Any], chosen: int | None,
+                   dense_bal_acc: float | None = None) -> str:
+    """Left: validation balanced accuracy and worst-class sensitivity vs MACs; right: the upper bounds of the
+    drops the contract limits, with its lines. Green = meets the contract, red = breaks it, grey = stopped early."""
+    fig = _figure(9.0, 3.6)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    scored = [t for t in trials if t.get("macs") and t.get("val_balanced_accuracy") is not None]
+
+    def colour(t: dict[str, Any]) -> str:
+        if t["state"] != "complete":
+            return "#9e9e9e"
+        return "#2ca02c" if t.get("meets_contract") else "#d62728"
+
+    for t in scored:
+        x, c = t["macs"] / 1e6, colour(t)
+        left.scatter([x], [100 * t["val_balanced_accuracy"]], c=c, marker="o", edgecolors="black", linewidths=0.5)
+        if t.get("val_worst_class_sensitivity") is not None:
+            left.scatter([x], [100 * t["val_worst_class_sensitivity"]], c=c, marker="v", edgecolors="black",
+                         linewidths=0.5)
+        right.scatter([x], [t["bal_acc_drop_ub_pp"]], c=c, marker="o", edgecolors="black", linewidths=0.5)
+        right.scatter([x], [t["worst_class_drop_ub_pp"]], c=c, marker="v", edgecolors="black", linewidths=0.5)
+        for ax, y in ((left, 100 * t["val_balanced_accuracy"]), (right, t["bal_acc_drop_ub_pp"])):
+            ax.annotate(str(t["number"]), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for t in scored:
+        if t["number"] == chosen:
+            x = t["macs"] / 1e6
+            left.scatter([x], [100 * t["val_balanced_accuracy"]], s=260, marker="*", c="gold", edgecolors="black",
+                         label=f"chosen (trial {chosen})", zorder=5)
+            right.scatter([x], [t["bal_acc_drop_ub_pp"]], s=260, marker="*", c="gold", edgecolors="black", zorder=5)
+    if dense_bal_acc is not None and contract.get("max_bal_acc_drop") is not None:
+        left.axhline(100 * dense_bal_acc - contract["max_bal_acc_drop"], color="black", linestyle="--", linewidth=0.8,
+                     label="dense − allowed drop")
+    if contract.get("min_class_sensitivity") is not None:
+        left.axhline(contract["min_class_sensitivity"], color="purple", linestyle=":", linewidth=0.8,
+                     label="class sensitivity floor")
+    right.axhline(contract["max_bal_acc_drop"], color="black", linestyle="--", linewidth=0.8,
+                  label="limit: balanced accuracy")
+    right.axhline(contract["max_class_sensitivity_drop"], color="black", linestyle=":", linewidth=0.8,
+                  label="limit: per class")
+    left.set_ylabel("validation (%)  ○ balanced acc  ▽ worst class")
+    right.set_ylabel("drop, upper 95% bound (pp)")
+    for ax in (left, right):
+        ax.set_xlabel("MACs (M)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    return to_data_uri(fig)

@@ -198,6 +198,43 @@ class PruneSummary(_Open):
     widths: dict[str, dict[str, int]] = Field(default_factory=dict, description="layer -> {before, after}")
 
 
+class SearchTrial(_Open):
+    """One trial of the search, scored on the validation split (drops: pp, upper 95% bootstrap bound)."""
+
+    number: int
+    state: str = Field(description="complete | pruned (stopped early by the pruner) | fail | running")
+    params: dict[str, Any] = Field(description="criterion, level (MAC reduction asked for), epochs (recovery)")
+    seed: int | None = None
+    macs: int | None = None
+    cost: float | None = Field(None, description="remaining fraction of dense MACs (params for objective size)")
+    val_balanced_accuracy: float | None = None
+    val_worst_class: str | None = None
+    val_worst_class_sensitivity: float | None = None
+    bal_acc_drop_ub_pp: float | None = None
+    worst_class_drop_ub_pp: float | None = None
+    meets_contract: bool | None = Field(None, description="on validation; null when the trial did not finish")
+    latency_ms: float | None = Field(None, description="finalists: p50 at 1 thread, fp32 .tflite, first device")
+    size_kb: float | None = Field(None, description="finalists: fp32 .tflite size")
+    objective_value: float | None = None
+    finalist: bool = False
+    seconds: float | None = None
+    why_rejected: str | None = Field(None, description="null for the chosen trial")
+
+
+class SearchSummary(_Open):
+    """The accuracy-constrained search that chose the pruned model (no fixed budget given)."""
+
+    study: str
+    objective: str = Field(description="latency | size | macs")
+    proxy: str = Field(description="what the trials minimise before the finalists are timed: macs | params")
+    contract: dict[str, Any]
+    space: dict[str, Any]
+    pruner: str
+    seconds: float
+    chosen: int | None
+    trials: list[SearchTrial]
+
+
 class ReportJson(_Strict):
     """``report.json`` written at the end of every build."""
 
@@ -211,6 +248,7 @@ class ReportJson(_Strict):
     data: DataInfo
     calibration: Calibration
     prune: PruneSummary | None = None
+    search: SearchSummary | None = Field(None, description="present when the search chose the pruned model")
     dense_test: Metrics | None = None
     pruned_test: Metrics | None = None
     artifacts: list[ArtifactRow]

@@ -105,6 +105,32 @@ def curve(run: RunView, sid: str) -> str:
                    + extra + img(plots.training_curve(phases), "validation balanced accuracy per epoch"))
 
 
+def search(run: RunView, sid: str) -> str:
+    title = "Search: every trial against the contract (validation split)"
+    prune = run.outcomes.prune
+    found = getattr(prune, "search", None) if prune is not None else None
+    if not found:
+        why = ("a fixed budget was given (no search)" if prune is not None else _missing(run, "prune"))
+        return not_run(sid, title, why)
+    trials, contract, chosen = found["trials"], found["contract"], found.get("chosen")
+    facts = (f"<p>objective <b>{esc(found['objective'])}</b> (trials compared on {esc(found['proxy'])}, the "
+             f"finalists timed on the device), pruner {esc(found['pruner'])}, {len(trials)} trials in "
+             f"{found['seconds']:.0f} s; contract: balanced-accuracy drop ≤ {contract['max_bal_acc_drop']:g} pp, "
+             f"per-class sensitivity drop ≤ {contract['max_class_sensitivity_drop']:g} pp (upper 95% bounds on "
+             f"validation). The test split was not read by the search.</p>")
+    uri = plots.search_scatter(trials, contract, chosen, found.get("dense_val_balanced_accuracy"))
+    rows = [[str(t["number"]) + (" ★" if t["number"] == chosen else ""), t["params"]["criterion"],
+             pct(t["params"]["level"], 0), str(t["params"]["epochs"]), t["state"],
+             pct(t.get("val_balanced_accuracy")), pct(t.get("val_worst_class_sensitivity")),
+             f"{t['bal_acc_drop_ub_pp']:.1f} / {t['worst_class_drop_ub_pp']:.1f}"
+             if t.get("bal_acc_drop_ub_pp") is not None else "–",
+             ms(t.get("latency_ms")) if t.get("latency_ms") is not None else "–",
+             t.get("why_rejected") or "chosen"] for t in trials]
+    head = ["#", "criterion", "MAC cut asked", "epochs", "state", "val bal. acc", "worst class", "drop UB (pp)",
+            "latency", "why not chosen"]
+    return section(sid, title, facts + img(uri, "search trials: validation scores vs MACs") + table(head, rows))
+
+
 def _device(m: dict[str, Any]) -> str:
     d = m.get("device", {})
     return " ".join(str(x) for x in (d.get("kind"), d.get("model"), d.get("id")) if x)

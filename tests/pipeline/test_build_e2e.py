@@ -27,7 +27,8 @@ def _build(args: list[str]) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def embedded_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("embedded") / "run"
-    code, output = _build(["--model", "resnet20", "--width-mult", "0.5", *QUICK, "--out", str(out)])
+    code, output = _build(["--model", "resnet20", "--width-mult", "0.5", "--flops-reduction", "0.5", *QUICK,
+                           "--out", str(out)])
     assert code == 0, output
     return out
 
@@ -69,7 +70,8 @@ def test_embedded_build_writes_every_stage_and_artifact(embedded_run: Path) -> N
 
 def test_rerun_skips_finished_stages(embedded_run: Path) -> None:
     before = json.loads((embedded_run / "manifest.json").read_text())
-    code, output = _build(["--model", "resnet20", "--width-mult", "0.5", *QUICK, "--out", str(embedded_run)])
+    code, output = _build(["--model", "resnet20", "--width-mult", "0.5", "--flops-reduction", "0.5", *QUICK,
+                           "--out", str(embedded_run)])
     assert code == 0, output
     after = json.loads((embedded_run / "manifest.json").read_text())
     assert [s["status"] for s in after["stages"]] == ["skipped"] * 6

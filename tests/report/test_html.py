@@ -18,7 +18,7 @@ from edgeprune.report import write_html_report
 from edgeprune.report.plots import pareto_front
 from tests.report._html import parse
 
-SECTIONS = ["summary", "pareto", "data", "channels", "sensitivity", "confusion", "drift", "curve", "devices",
+SECTIONS = ["summary", "pareto", "data", "search", "channels", "sensitivity", "confusion", "drift", "curve", "devices",
             "bakeoff", "provenance", "stages"]
 # images per section: confusion = the dense float model + each pruned artifact (fp32, int8)
 PLOTS = {"pareto": 1, "channels": 1, "sensitivity": 1, "confusion": 3, "curve": 1}

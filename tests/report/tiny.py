@@ -22,6 +22,7 @@ epochs = 1
 [finetune]
 epochs = 1
 [prune]
+flops_reduction = 0.5
 tolerance = 0.05
 [export]
 precisions = {precisions}
