@@ -72,8 +72,7 @@ def run_trial(env: SearchEnv, trial: Any) -> float:
             trial.set_user_attr("stopped_after_epochs", step["n"])
             raise optuna.TrialPruned(f"stopped after {step['n']} recovery epoch(s)")
 
-    run_ctx = _with_epochs(ctx, epochs)
-    out = recover(run_ctx, model, "finetune", env.dense, seed=seed, on_epoch=on_epoch)
+    out = recover(ctx, model, "finetune", env.dense, seed=seed, on_epoch=on_epoch, epochs=epochs)
     if out is not None:
         model = out.model
     score = score_on_val(env.dense_val_logits, env.val_logits(model), labels, names, env.contract, seed)
@@ -93,16 +92,6 @@ def _prune(env: SearchEnv, name: str, options: dict[str, Any], level: float, see
     pctx.log = lambda msg: None
     return prune_model(env.dense, create_criterion(name, **options), budget, pctx, settings_from_config(ctx),
                        env.dense_counts)
-
-
-def _with_epochs(ctx: Any, epochs: int) -> Any:
-    """A shallow copy of the build context whose fine-tuning section asks for ``epochs`` epochs."""
-    import copy
-
-    new = copy.copy(ctx)
-    cfg = ctx.cfg.model_copy(update={"finetune": ctx.cfg.finetune.model_copy(update={"epochs": epochs})})
-    new.cfg = cfg
-    return new
 
 
 def _record(trial: Any, score: ValScore, seconds: float) -> None:
