@@ -21,10 +21,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install-tf: install
 	bash scripts/install_tf_extra.sh $(VENV)
 
-# The main job on the embedded default: the synthetic fundus set in calib_data/ (about 3 minutes on 2 cores).
+# The main job on the embedded default: the synthetic fundus set (generated once into ~/.cache/edgeprune, ~20 s),
+# ResNet-20 at 32 px, 12 epochs, L1 pruning of DEMO_FLOPS of the MACs, 6 fine-tuning epochs with distillation.
+# DEMO_FLOPS is the fixed demo budget until the accuracy-constrained search picks it (calib_data/README.md).
 # Exit code 3 means the accuracy gate rejected an artifact: the demo still finished and shows why.
+DEMO_FLOPS ?= 0.4
 demo: install
-	$(VENV)/bin/edgeprune build --out runs/demo || { rc=$$?; [ $$rc -eq 3 ] && echo "demo finished; the gate rejected an artifact (see the table above)"; [ $$rc -eq 3 ]; }
+	$(VENV)/bin/edgeprune build --out runs/demo --flops-reduction $(DEMO_FLOPS) || { rc=$$?; [ $$rc -eq 3 ] && echo "demo finished; the gate rejected an artifact (see the table above)"; [ $$rc -eq 3 ]; }
 
 test: install
 	$(VENV)/bin/pytest -q
