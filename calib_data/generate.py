@@ -1,7 +1,9 @@
-"""Regenerate calib_data/fundus-synth: the synthetic (not medical) default dataset of edgeprune.
+"""Write the synthetic (not medical) default dataset of edgeprune as PNG folders, to look at or to reuse.
 
 Usage (from the repository root):  python calib_data/generate.py [--out DIR] [--seed 0]
-The output is byte-identical on every run with the same seed and edgeprune version.
+The default --out, calib_data/fundus-synth, is not committed (git ignores it); when present with seed 0 the
+pipeline reads it instead of generating its own copy in the user cache. The output is byte-identical on every
+run with the same seed and edgeprune version.
 """
 
 from __future__ import annotations

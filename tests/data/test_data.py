@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -166,21 +167,45 @@ def test_generator_is_deterministic_and_matches_committed(tmp_path: Path) -> Non
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in every)
     files = sorted(p.relative_to(a) for p in a.glob("*/grade-*/*.png"))
     assert len(files) == 8
-    committed = synthetic.repo_data_dir()
-    if committed.is_dir():  # the committed set is what the generator draws (pixels, not zlib bytes;
-        for f in files:  # one grey level of slack for last-bit float differences between CPUs)
-            fresh, kept = (np.asarray(Image.open(d / f), dtype=np.int16) for d in (a, committed))
-            assert fresh.shape == kept.shape and np.abs(fresh - kept).max() <= 1
+    # the committed preview (first 8 training images per grade, enlarged 3x) is what the generator draws:
+    # pixels, not zlib bytes, with one grey level of slack for last-bit float differences between CPUs
+    preview = np.asarray(Image.open(synthetic.repo_data_dir().parent / "preview.png"), dtype=np.int16)
+    for grade in range(5):
+        for i in range(counts["train"][grade]):
+            fresh = np.asarray(Image.open(a / "train" / f"grade-{grade}" / f"train-g{grade}-{i:04d}.png"), np.int16)
+            kept = preview[grade * 96:(grade + 1) * 96:3, i * 96:(i + 1) * 96:3]
+            assert fresh.shape == kept.shape == (32, 32, 3) and np.abs(fresh - kept).max() <= 1
     synthetic.generate_fundus_synth(b, seed=1, counts=counts)
     assert any((a / f).read_bytes() != (b / f).read_bytes() for f in files)
+
+
+def test_embedded_splits_can_certify_the_default_gate() -> None:
+    """Val and test are large enough for the default per-class limit, and as imbalanced as train."""
+    counts = synthetic.DEFAULT_COUNTS
+    assert counts["train"] == [400, 110, 170, 150, 60]  # the training task is unchanged since version 1
+    for split, rare in (("val", 50), ("test", 100)):
+        assert min(counts[split]) >= rare and max(counts[split]) >= 5 * min(counts[split])
+        assert np.argmin(counts[split]) == np.argmin(counts["train"]) == 4  # the rare grade stays grade-4
+    # a model that loses two of the 100 rare test images (and changes nothing else) is certified under 15 pp;
+    # with version 1's 20 test images the same two losses could not be
+    from edgeprune.metrics import paired_bootstrap_delta
+
+    for n, certified in ((counts["test"][4], True), (20, False)):
+        labels = np.repeat([0, 4], [n, n])
+        new = labels.copy()
+        new[n:n + 2] = 0
+        drop_ub = -100 * paired_bootstrap_delta(labels, labels, new, 5)["per_class_sensitivity"][4]["lo"]
+        assert (drop_ub <= 15.0) is certified
 
 
 def test_embedded_dataset_is_imbalanced_fundus_like() -> None:
     ds = load_dataset("embedded")
     assert isinstance(ds, ImageDataset) and ds.name == "fundus-synth" and ds.source == "embedded"
     assert ds.class_names == synthetic.CLASS_NAMES and ds.channels == 3 and ds.image_size == (32, 32)
+    for split in ("train", "val", "test"):
+        assert ds.class_counts(split) == synthetic.DEFAULT_COUNTS[split]
     train = ds.class_counts("train")
-    assert train == synthetic.DEFAULT_COUNTS["train"] and max(train) >= 5 * min(train)
+    assert max(train) >= 5 * min(train)
     images, labels = ds.splits["train"]
     corner, centre = images[:, :3, :3].mean(), images[:, 12:20, 12:20].mean(axis=(0, 1, 2))
     assert corner < 15 and centre[0] > centre[1] > centre[2]  # dark surround, orange-red disc
@@ -188,7 +213,7 @@ def test_embedded_dataset_is_imbalanced_fundus_like() -> None:
     yellow = ((green > 150) & (blue < green - 70)).sum(axis=(1, 2))  # exudate-like pixels
     per_grade = [yellow[labels == g].mean() for g in (0, 2, 4)]
     assert per_grade[0] < per_grade[1] < per_grade[2]  # more lesions at higher grades
-    assert embedded_data_dir() == synthetic.repo_data_dir() or not synthetic.repo_data_dir().exists()
+    assert embedded_data_dir() in (synthetic.repo_data_dir(), synthetic.cache_data_dir())
 
 
 def test_embedded_falls_back_to_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,7 +222,30 @@ def test_embedded_falls_back_to_cache(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(synthetic, "DEFAULT_COUNTS", small)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = embedded_data_dir()
-    assert folder == tmp_path / "cache" / "edgeprune" / "fundus-synth"
+    assert folder == tmp_path / "cache" / "edgeprune" / f"fundus-synth-v{synthetic.GENERATOR_VERSION}"
     stamp = (folder / synthetic.MANIFEST).stat().st_mtime_ns
     assert embedded_data_dir() == folder and (folder / synthetic.MANIFEST).stat().st_mtime_ns == stamp
     assert load_dataset("embedded").class_counts("train") == small["train"]
+
+
+def test_embedded_cache_replaces_stale_copy_and_keeps_a_concurrent_one(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    small = {"train": [1, 1, 1, 1, 1], "val": [1, 1, 1, 1, 1], "test": [1, 1, 1, 1, 1]}
+    monkeypatch.setattr(synthetic, "repo_data_dir", lambda: tmp_path / "no-checkout")
+    monkeypatch.setattr(synthetic, "DEFAULT_COUNTS", small)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    stale = synthetic.cache_data_dir()
+    synthetic.generate_fundus_synth(stale, seed=0, counts={**small, "test": [2, 1, 1, 1, 1]})  # other counts
+    assert embedded_data_dir() == stale and load_dataset("embedded").class_counts("test") == small["test"]
+
+    shutil.rmtree(stale)
+    real = synthetic.generate_fundus_synth
+
+    def racing(out_dir: Path, seed: int = 0, counts: dict | None = None) -> dict:
+        real(stale, seed=seed)  # another process moves its finished copy into place first
+        (stale / "marker").write_text("first")
+        return real(out_dir, seed=seed, counts=counts)
+
+    monkeypatch.setattr(synthetic, "generate_fundus_synth", racing)
+    assert embedded_data_dir() == stale and (stale / "marker").read_text() == "first"
+    assert not [p for p in stale.parent.iterdir() if p.name.endswith(".part")]  # the loser's copy is gone
