@@ -22,8 +22,8 @@ install-tf: install
 	bash scripts/install_tf_extra.sh $(VENV)
 
 # The main job on the embedded default: the synthetic fundus set (drawn once by calib_data's generator into
-# ~/.cache/edgeprune, ~20 s), ResNet-20 at 32 px. No budget flag: the build searches (4 trials here, to stay within 5 minutes) for the fastest model that meets
-# the accuracy contract on the validation split.
+# ~/.cache/edgeprune, ~20 s), ResNet-20 at 32 px. No budget flag: the build searches (4 trials here, to stay
+# within 5 minutes) for the fastest model that meets the accuracy contract on the validation split.
 # Exit code 3 means the accuracy gate rejected an artifact: the demo still finished and shows why.
 demo: install
 	$(VENV)/bin/edgeprune build --out runs/demo --trials 4 || { rc=$$?; [ $$rc -eq 3 ] && echo "demo finished; the gate rejected an artifact or no trial met the contract (see above)"; [ $$rc -eq 3 ]; }

@@ -6,6 +6,8 @@ from __future__ import annotations
 class EdgepruneError(Exception):
     """An error caused by user input or environment, with a hint on how to fix it."""
 
+    exit_code: int = 2  # what the CLI exits with (a subclass for "no model meets the contract" uses 3)
+
     def __init__(self, problem: str, fix: str | None = None) -> None:
         self.problem = problem
         self.fix = fix

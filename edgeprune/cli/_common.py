@@ -19,12 +19,12 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_USER_ERROR = 2
 EXIT_GATE_FAILED = 3
 
 
 def handle_errors(fn: F) -> F:
-    """User errors become one red line on stderr and exit code 2, never a traceback."""
+    """User errors become one red line on stderr and their exit code (2; 3 when no model meets the contract),
+    never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -32,7 +32,7 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except EdgepruneError as exc:
             err_console.print(f"[bold red]error:[/bold red] {exc.one_line()}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_USER_ERROR) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted: rerun the same command to resume from the last finished stage"
                               "[/yellow]")
