@@ -138,8 +138,9 @@ class FinetuneStage(Stage):
         recovery = ctx.outcomes.prune.recovery if ctx.outcomes.prune else "finetune"
         summary: dict[str, Any] = {"pruned": not plan.is_empty(), "recovery": recovery}
         result = None
-        if recovery == "searched":  # the chosen trial of the search has had its full recovery already
-            summary["skipped_reason"] = "recovered inside the search (its chosen trial)"
+        if recovery == "searched":  # the search's trials recover briefly; the chosen one gets the full recovery
+            summary["continued_from"] = "the search's chosen trial"
+            result = recover(ctx, model, "finetune", dense, on_epoch=_log_epoch(ctx, "finetune"))
         elif not plan.is_empty():
             result = recover(ctx, model, recovery, dense, on_epoch=_log_epoch(ctx, recovery))
         if result is None:

@@ -107,6 +107,7 @@ class FinetuneOutcome(Outcome):
     pruned: bool = False
     recovery: str = "finetune"
     skipped_reason: str | None = None
+    continued_from: str | None = Field(default=None, description="set when fine-tuning continued a searched model")
     epochs_planned: int | None = None
     length_rule: str | None = Field(default=None, description="how the fine-tuning length was chosen")
     best_epoch: int | None = None

@@ -56,7 +56,8 @@ def test_search_chooses_a_trial_that_meets_a_loose_contract_on_validation(
     assert summary["contract"]["split"] == "val"
     assert len(_finished_trials(run_copy)) == cfg.search.trials
     assert (run_copy / PRUNED).is_file() and (run_copy / "search" / "trials.json").is_file()
-    assert out.outcomes.finetune.skipped_reason.startswith("recovered inside the search")  # type: ignore[union-attr]
+    finetune = out.outcomes.finetune  # the chosen trial then gets the full recovery (trials recover briefly)
+    assert finetune is not None and finetune.continued_from == "the search's chosen trial"
 
 
 def test_search_reads_no_test_data(run_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
