@@ -86,7 +86,8 @@ class PruneConfig(_Section):
     min_keep_ratio: float = Field(0.1, ge=0, le=1, description="floor: no layer keeps a smaller fraction")
     protect_stem: bool = True
     protect_classifier: bool = True
-    iterative_steps: int = Field(1, ge=1, description="gradual pruning in k steps with fine-tuning between (cubic schedule)")
+    iterative_steps: int = Field(1, ge=1,
+                                 description="gradual pruning in k steps with fine-tuning between (cubic schedule)")
     options: dict[str, Any] = Field(default_factory=dict, description="criterion-specific options")
 
     @model_validator(mode="after")
@@ -130,7 +131,8 @@ class ExportConfig(_Section):
     precisions: list[str] = Field(default_factory=lambda: ["fp32", "fp16", "dynamic-int8", "int8"])
     backend: str | None = None
     io_layout: Literal["nchw", "nhwc"] = "nchw"
-    io_dtype: Literal["float32", "int8", "uint8"] | None = Field(None, description="I/O dtype of full-int8 TFLite files")
+    io_dtype: Literal["float32", "int8", "uint8"] | None = Field(
+        None, description="I/O dtype of full-int8 TFLite files")
     export_dense: bool = Field(True, description="also export the unpruned model (fp32, int8) for comparison")
 
 

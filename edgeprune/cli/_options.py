@@ -10,7 +10,9 @@ import typer
 from edgeprune.config import overrides  # noqa: F401 - re-exported for the commands
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="edgeprune.toml whose keys mirror these flags")]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="zoo name, path/to/file.py:factory, or torchvision:NAME")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="zoo name, path/to/file.py:factory, or torchvision:NAME"),
+]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="trained state-dict checkpoint (skips training)")]
 PretrainedOpt = Annotated[bool | None, typer.Option("--pretrained/--no-pretrained", help="start from shipped weights")]
 WidthOpt = Annotated[float | None, typer.Option("--width-mult", help="model width multiplier")]

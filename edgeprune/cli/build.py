@@ -58,10 +58,14 @@ from edgeprune.config import load_config, parse_options
 @handle_errors
 def build(
     target: Annotated[str | None, typer.Option("--target", "-t", help="comma list: tflite,coreml,onnx")] = None,
-    precisions: Annotated[str | None, typer.Option("--precisions", help="comma list: fp32,fp16,dynamic-int8,int8")] = None,
+    precisions: Annotated[
+        str | None, typer.Option("--precisions", help="comma list: fp32,fp16,dynamic-int8,int8"),
+    ] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="converter backend, e.g. onnx2tf for tflite")] = None,
     io_layout: Annotated[str | None, typer.Option("--io-layout", help="nchw | nhwc input layout")] = None,
-    io_dtype: Annotated[str | None, typer.Option("--io-dtype", help="float32 | int8 | uint8 I/O of full-int8 files")] = None,
+    io_dtype: Annotated[
+        str | None, typer.Option("--io-dtype", help="float32 | int8 | uint8 I/O of full-int8 files"),
+    ] = None,
     calib_size: Annotated[int | None, typer.Option("--calib-size", help="class-stratified calibration images")] = None,
     config: ConfigOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, pretrained: PretrainedOpt = None,
     width_mult: WidthOpt = None, data: DataOpt = None, image_size: ImageSizeOpt = None, max_train: MaxTrainOpt = None,
@@ -70,16 +74,22 @@ def build(
     option: CritOptionOpt = None, flops_reduction: FlopsOpt = None, params_reduction: ParamsOpt = None,
     round_to: RoundOpt = None, min_channels: MinChOpt = None, iterative_steps: StepsOpt = None,
     finetune_epochs: FtEpochsOpt = None, distill: DistillOpt = None,
-    device: Annotated[str | None, typer.Option("--device", help="profile on: comma list of host, adb[:SERIAL], ...")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="profile on: comma list of host, adb[:SERIAL], ..."),
+    ] = None,
     threads: Annotated[str | None, typer.Option("--threads", help="profile thread counts, e.g. 1,2")] = None,
     runs: Annotated[int | None, typer.Option("--runs", help="timed runs per profile configuration")] = None,
     max_bal_acc_drop: Annotated[float | None, typer.Option(help="gate: balanced-accuracy drop limit (pp)")] = None,
-    max_class_sensitivity_drop: Annotated[float | None, typer.Option(help="gate: per-class sensitivity drop limit (pp)")] = None,
+    max_class_sensitivity_drop: Annotated[
+        float | None, typer.Option(help="gate: per-class sensitivity drop limit (pp)"),
+    ] = None,
     min_class_sensitivity: MinSensOpt = None, objective: ObjectiveOpt = None, latency_budget: LatencyBudgetOpt = None,
     size_budget: SizeBudgetOpt = None, search_criteria: SearchCritOpt = None, trials: TrialsOpt = None,
     jobs: JobsOpt = None, ray_address: RayOpt = None,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="report gate failures but exit 0")] = False,
-    junit_xml: Annotated[Path | None, typer.Option("--junit-xml", help="write one JUnit test case per gate and artifact (CI)")] = None,
+    junit_xml: Annotated[
+        Path | None, typer.Option("--junit-xml", help="write one JUnit test case per gate and artifact (CI)"),
+    ] = None,
     out: OutOpt = None, name: NameOpt = None,
     from_stage: Annotated[str | None, typer.Option("--from", help="rerun from this stage on")] = None,
     force: Annotated[bool, typer.Option("--force", help="rerun every stage")] = False,
@@ -88,7 +98,8 @@ def build(
     from edgeprune.api import run, run_dir_for
 
     cfg = load_config(config, overrides(
-        targets=split_list(target), precisions=split_list(precisions), backend=backend, io_layout=io_layout, io_dtype=io_dtype,
+        targets=split_list(target), precisions=split_list(precisions), backend=backend, io_layout=io_layout,
+        io_dtype=io_dtype,
         calib_size=calib_size, model=model, weights=weights, pretrained=pretrained, width_mult=width_mult, data=data,
         image_size=image_size, max_train=max_train, epochs=epochs, lr=lr, batch_size=batch_size, balance=balance,
         train_device=train_device, seed=seed, criterion=criterion, options=parse_options(option),

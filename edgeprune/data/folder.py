@@ -135,7 +135,8 @@ def load_folder(root: str | Path, *, seed: int = 0, val_fraction: float = 0.15, 
         split_note = (f"stratified train/val/test {1 - val_fraction - test_fraction:.0%}/{val_fraction:.0%}/"
                       f"{test_fraction:.0%} of all images, seed {seed}")
     else:
-        split_note = "official splits from folders " + "/".join(split_dirs[s].name for s in SPLITS_ORDER if s in split_dirs)
+        found = "/".join(split_dirs[s].name for s in SPLITS_ORDER if s in split_dirs)
+        split_note = "official splits from folders " + found
         carved = len(splits) < len(SPLITS_ORDER)
         splits, note = carve_missing_splits(splits, val_fraction, test_fraction, seed)
         split_note += f"; {note}" if carved else ""

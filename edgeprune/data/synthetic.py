@@ -129,7 +129,8 @@ def render_fundus(rng: np.random.Generator, grade: int, size: int = 32) -> np.nd
         _blend(img, _stroke(xx, yy, pts, 0.018, 0.014), vessel * 1.2, rng.uniform(0.5, 0.8))
     for _ in range(lesions["blot"]):
         p = _place(rng, inner, center, disc, disc_r)
-        spot = _spot(xx, yy, *p, sigma=rng.uniform(0.06, 0.1), stretch=rng.uniform(1.0, 1.8), angle=rng.uniform(0, np.pi))
+        spot = _spot(xx, yy, *p, sigma=rng.uniform(0.06, 0.1), stretch=rng.uniform(1.0, 1.8),
+                     angle=rng.uniform(0, np.pi))
         _blend(img, spot * 1.6, np.array([0.4, 0.04, 0.04]) * bright, rng.uniform(0.6, 0.9))
     for _ in range(lesions["ma"]):
         p = _place(rng, inner, center, disc, disc_r)
@@ -183,8 +184,9 @@ def generate_fundus_synth(out_dir: str | Path, seed: int = 0, counts: dict[str, 
                           size: int = 32) -> dict[str, list[int]]:
     """Write out_dir/{train,val,test}/grade-<g>/*.png, manifest.json and preview.png (train images per grade).
 
-    The output is byte-identical for the same arguments. Every image has its own seed derived from (seed, split, grade, index), so a run with smaller counts
-    produces a per-class prefix of a larger run. The folder is built aside and swapped in atomically.
+    The output is byte-identical for the same arguments. Every image has its own seed derived from (seed, split,
+    grade, index), so a run with smaller counts produces a per-class prefix of a larger run. The folder is built
+    aside and swapped in atomically.
     """
     counts = {s: list(map(int, c)) for s, c in (counts or DEFAULT_COUNTS).items()}
     for split, per_class in counts.items():

@@ -25,14 +25,16 @@ CSS = """
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#f6f7f9}
 main{max-width:1100px;margin:0 auto;padding:12px}
-h1{font-size:1.45rem;margin:.3em 0}h2{font-size:1.15rem;margin:0 0 .5em;border-bottom:1px solid var(--line);padding-bottom:4px}
+h1{font-size:1.45rem;margin:.3em 0}
+h2{font-size:1.15rem;margin:0 0 .5em;border-bottom:1px solid var(--line);padding-bottom:4px}
 h3{font-size:1rem;margin:.8em 0 .3em}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px;margin:12px 0}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(235px,1fr));gap:10px}
 .card{border:1px solid var(--line);border-left:5px solid var(--ok);border-radius:8px;padding:8px 10px}
 .card.rejected{border-left-color:var(--bad);background:#fff5f5}.card.unverified{border-left-color:#999}
 .card h3{margin:0;font-size:.95rem;word-break:break-all}
-dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0;font-size:.9rem}dt{color:var(--muted)}dd{margin:0}
+dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0;font-size:.9rem}
+dt{color:var(--muted)}dd{margin:0}
 img{max-width:100%;height:auto;display:block;margin:8px auto}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
 table{border-collapse:collapse;font-size:.85rem;width:100%}
@@ -79,7 +81,8 @@ def _card(run: RunView, row: dict[str, Any], multi: bool) -> str:
     reasons = "".join(f"<li>{esc(r)}</li>" for r in row.get("gate_reasons") or [] if passed is False)
     where = f"{esc(run.label)} · " if multi else ""
     return (f'<div class="{css}"><h3>{esc(row["name"])}</h3>'
-            f'<div class="muted">{where}{esc(row.get("variant"))} · {esc(row.get("quantization") or row["precision"])}</div>'
+            f'<div class="muted">{where}{esc(row.get("variant"))} · '
+            f'{esc(row.get("quantization") or row["precision"])}</div>'
             f"<dl><dt>size</dt><dd>{human_bytes(row.get('size_bytes'))}</dd>"
             f"<dt>MACs</dt><dd>{count(row.get('macs'))}</dd><dt>params</dt><dd>{count(row.get('params'))}</dd>"
             f"<dt>host p50</dt><dd>{ms(lat[1]) + ' @' + esc(lat[0].split(':')[1]) if lat else '–'}</dd>"
@@ -138,7 +141,8 @@ def _pareto(runs: list[RunView]) -> str:
                            "balanced_accuracy": r["balanced_accuracy"], "size_bytes": r["size_bytes"]})
     if not points:
         return not_run("pareto", title, "no artifact has both a balanced accuracy and a meaningful host latency")
-    note = f"<p class='muted'>{left_out} artifact(s) without verify or host timing are not shown.</p>" if left_out else ""
+    note = (f"<p class='muted'>{left_out} artifact(s) without verify or host timing are not shown.</p>"
+            if left_out else "")
     return section("pareto", title, img(plots.pareto(points), "Pareto plot of balanced accuracy vs latency") + note)
 
 
