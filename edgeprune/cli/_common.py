@@ -89,13 +89,10 @@ def print_summary(rows: list[dict[str, Any]], run_dir: Path) -> None:
         table.add_column(col, justify="left" if col in ("artifact", "quantization") else "right")
     for r in rows:
         lat = ", ".join(f"{v:.2f}ms@{k.split(':')[-1]}" for k, v in sorted(r["latency_p50_ms"].items())) or "-"
-        gate = {True: "[green]pass[/green]", False: "[red]REJECTED[/red]", None: "-"}[r.get("gate_passed")]
+        gate = _gate_cell(r)
         agree = _fmt(r.get("top1_agreement"))
         if r.get("verification_kind") == SIMULATED_KIND:  # Core ML off macOS: no real prediction was run
             agree, gate = f"{agree} simulated", f"{gate} (simulated)"
-
-
-        gate = _gate_cell(r)
         macs = f"{r['macs'] / 1e6:.2f}M" if r.get("macs") else "-"
         mem = ["-" if r.get("model_peak_mb") is None else f"{r['model_peak_mb']:.1f} MB"]
         table.add_row(r["name"], r.get("quantization") or "-", human_bytes(r["size_bytes"]), macs, lat,
