@@ -99,6 +99,14 @@ class BuildResult:
     def passed(self) -> bool:
         return self.exit_code == 0
 
+    @property
+    def why_no_pruned_model_passes(self) -> str | None:
+        """The plain reason when every pruned artifact failed on a class the test split cannot certify."""
+        from edgeprune.gate import why_no_pruned_model_passes
+
+        power = self.report.gate.power
+        return why_no_pruned_model_passes(self.rows(), power.model_dump() if power is not None else None)
+
     def artifact(self, name: str) -> Artifact:
         found = {a.name: a for a in self.artifacts}
         if name not in found:

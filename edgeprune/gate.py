@@ -190,3 +190,22 @@ def power_warnings(power: dict[str, Any]) -> list[str]:
         lines.append("gate power: add images of those classes, or loosen the limits (--max-class-sensitivity-drop, "
                      "--max-bal-acc-drop); details in report.json gate.power")
     return lines
+
+
+def why_no_pruned_model_passes(rows: list[dict[str, Any]], power: dict[str, Any] | None) -> str | None:
+    """When every verified pruned artifact was rejected on a class that the test split is too small to certify,
+    the plain reason and the two ways out; None otherwise (then the per-artifact reasons say enough)."""
+    pruned = [r for r in rows if r.get("variant") == "pruned" and r.get("gate")]
+    if not pruned or not power or any(r.get("gate_passed") for r in pruned):
+        return None
+    test = power.get("splits", {}).get("test") or {}
+    weak = {c["name"]: c for c in test.get("classes", []) if not c["certifiable"] and c["n"]}
+    hit = sorted({r["gate"].get("worst_class") for r in pruned} & set(weak))
+    if not hit:
+        return None
+    c = weak[hit[0]]
+    limit = power["limits"]["max_class_sensitivity_drop"]
+    return (f"no pruned artifact passes: the test split has only {c['n']} '{c['name']}' images, so losing a single "
+            f"correct prediction of that class already bounds its drop at {c['one_flip_ub_pp']:.1f} pp, above the "
+            f"{limit:g} pp limit. Add '{c['name']}' images to the test split, or state a limit of at least "
+            f"{c['one_flip_ub_pp']:.1f} pp (--max-class-sensitivity-drop) if that is acceptable for your use")

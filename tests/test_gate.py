@@ -147,3 +147,21 @@ def test_power_for_val_and_test_and_the_warnings() -> None:
     assert "balanced-accuracy" in lines[1] and "loosen the limits" in lines[2]
     loose = gate_power({"val": [60, 20, 300]}, NAMES, 30.0, 30.0, n_boot=300)
     assert power_warnings(loose) == []
+
+
+def test_the_build_says_plainly_when_the_test_split_is_too_small_for_any_pruned_model() -> None:
+    from edgeprune.gate import gate_power, why_no_pruned_model_passes
+
+    names = ["common", "rare"]
+    power = gate_power({"test": [300, 10]}, names, max_class_sensitivity_drop=15.0, max_bal_acc_drop=5.0, n_boot=300)
+
+    def row(variant: str, passed: bool, worst: str) -> dict:
+        return {"variant": variant, "gate_passed": passed, "gate": {"worst_class": worst}}
+
+    note = why_no_pruned_model_passes([row("pruned", False, "rare"), row("dense", True, "rare")], power)
+    assert note is not None and "10 'rare' images" in note and "--max-class-sensitivity-drop" in note
+    bound = power["splits"]["test"]["classes"][1]["one_flip_ub_pp"]
+    assert bound > 15 and f"{bound:.1f} pp" in note
+    # a pruned artifact that passed, or a rejection on a class the split can certify, needs no such note
+    assert why_no_pruned_model_passes([row("pruned", False, "rare"), row("pruned", True, "common")], power) is None
+    assert why_no_pruned_model_passes([row("pruned", False, "common")], power) is None

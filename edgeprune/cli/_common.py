@@ -119,6 +119,13 @@ def print_next_steps(run_dir: Path) -> None:
     console.print(f"  cat {run_dir}/report.json")
 
 
+def print_why_no_pruned_model_passes(result: Any) -> None:
+    """Say plainly when the test split is too small for any pruned artifact to pass (a BuildResult)."""
+    note = result.why_no_pruned_model_passes
+    if note:
+        console.print(f"[yellow]{note}[/yellow]", soft_wrap=True, highlight=False)
+
+
 def fail_if_rejected(rows: list[dict[str, Any]], gate: bool) -> None:
     rejected = [r["name"] for r in rows if r.get("gate_passed") is False]
     if any(r.get("gate_status") == "not-checked" for r in rows):

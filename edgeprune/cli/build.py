@@ -14,6 +14,7 @@ from edgeprune.cli._common import (
     handle_errors,
     print_next_steps,
     print_summary,
+    print_why_no_pruned_model_passes,
     split_list,
 )
 from edgeprune.cli._options import (
@@ -129,4 +130,5 @@ def build(
 
         write_junit(rows, junit_xml, fp32_tolerance=cfg.verify.fp32_tolerance)
         console.print(f"JUnit gate results: {junit_xml}")
+    print_why_no_pruned_model_passes(result)
     fail_if_rejected(rows, gate=cfg.verify.gate and not no_gate)

@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from edgeprune.cli._common import console, fail_if_rejected, handle_errors, print_summary
+from edgeprune.cli._common import (
+    console,
+    fail_if_rejected,
+    handle_errors,
+    print_summary,
+    print_why_no_pruned_model_passes,
+)
 
 
 @handle_errors
@@ -25,4 +31,5 @@ def verify(
                           max_bal_acc_drop=max_bal_acc_drop, max_class_sensitivity_drop=max_class_sensitivity_drop)
     print_summary(result.rows(), run_dir)
     console.print(f"Next: edgeprune profile {run_dir}")
+    print_why_no_pruned_model_passes(result)
     fail_if_rejected(result.rows(), gate=not no_gate)
