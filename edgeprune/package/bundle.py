@@ -105,8 +105,9 @@ def _choose(manifest: Manifest, run_dir: Path, names: list[str], force: bool) ->
 
 
 def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifest,
-                   contract: PreprocessContract) -> tuple[BundleArtifact, bool]:
-    """Copy one artifact into the bundle (metadata embedded if missing); describe it from the copy."""
+                   contract: PreprocessContract) -> BundleArtifact:
+    """Copy one artifact into the bundle with edgeprune's metadata (if missing) and the official TFLite Metadata;
+    describe it from the copy."""
     from edgeprune.artifacts.tflite import inspect_tflite
     from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
     from edgeprune.export.tflite_metadata import add_official_metadata, embed_tflite_metadata
@@ -120,7 +121,6 @@ def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifes
                              f"re-run 'edgeprune build' on {run_dir} to export and verify it again")
     dest = root / f"{rec.name}.tflite"
     shutil.copyfile(src, dest)
-    embedded = True  # the official TFLite Metadata is always added to the bundle's copy
     if read_tflite_metadata(dest) is None:
         embed_tflite_metadata(dest, {
             "preprocessing": contract.model_dump(mode="json"), "labels": contract.class_names,
@@ -135,7 +135,7 @@ def _copy_artifact(run_dir: Path, chosen: _Chosen, root: Path, manifest: Manifes
         sha256=sha256_file(dest), size_bytes=dest.stat().st_size, inputs=info.inputs, outputs=info.outputs,
         gate=chosen.gate,
     )
-    return artifact, embedded
+    return artifact
 
 
 def _metrics_entry(chosen: _Chosen, class_names: list[str], manifest: Manifest) -> dict[str, Any]:
@@ -263,7 +263,7 @@ def _write_bundle(root: Path, run_dir: Path, manifest: Manifest, contract: Prepr
                   version: str, thresholds: dict[str, float], intended_use: str | None, app: str) -> BundleModelJson:
     class_names = list(contract.class_names)
     copied = [_copy_artifact(run_dir, c, root, manifest, contract) for c in chosen]
-    arts = [a for a, _ in copied]
+    arts = copied
     primary = arts[g.primary_index(arts)]
     layout = g.input_layout(primary.inputs[0], contract)
     other = [a.file for a in arts if g.input_layout(a.inputs[0], contract) != layout]
@@ -284,13 +284,12 @@ def _write_bundle(root: Path, run_dir: Path, manifest: Manifest, contract: Prepr
         inputs.append((f"{stem}.npy", f"{stem}.png"))
     metrics: dict[str, Any] = {}
     golden: list[GoldenSample] = []
-    for c, (art, embedded) in zip(chosen, copied, strict=True):
+    for c, art in zip(chosen, copied, strict=True):
         logits, observed = g.litert_logits(root / art.file, x)
-        if embedded:  # embedding metadata must not change what the model computes
-            original, _ = g.litert_logits(run_dir / c.record.file, x)
-            if not np.array_equal(original, logits):
-                raise EdgepruneError(f"embedding metadata changed the outputs of {art.file}",
-                                     "report this as an edgeprune bug")
+        original, _ = g.litert_logits(run_dir / c.record.file, x)  # metadata must not change what the model computes
+        if not np.array_equal(original, logits):
+            raise EdgepruneError(f"embedding metadata changed the outputs of {art.file}",
+                                 "report this as an edgeprune bug")
         atol = g.tolerance(art.outputs[0], observed)
         entry = _metrics_entry(c, class_names, manifest)
         entry["golden"] = {"inputs": [i for i, _ in inputs], "expected_logits": logits.tolist(),

@@ -140,8 +140,7 @@ class FinetuneStage(Stage):
         result = None
         if recovery == "searched":  # the search's trials recover briefly; the chosen one gets the full recovery
             summary["continued_from"] = "the search's chosen trial"
-            result = recover(ctx, model, "finetune", dense, on_epoch=_log_epoch(ctx, "finetune"))
-        elif not plan.is_empty():
+        if not plan.is_empty():
             result = recover(ctx, model, recovery, dense, on_epoch=_log_epoch(ctx, recovery))
         if result is None:
             summary.setdefault("skipped_reason", "nothing to recover" if plan.is_empty() else "no fine-tuning epochs")

@@ -11,6 +11,8 @@ Two phases, so the verdict is not biased by the choices made on the way:
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +24,8 @@ from edgeprune.export.repair import RepairInputs
 from edgeprune.gate import evaluate_gate, gate_power, power_warnings
 from edgeprune.pipeline.checkpoints import load_checkpoint
 from edgeprune.pipeline.context import BuildContext
+from edgeprune.rundir.paths import DENSE
 from edgeprune.train import TensorData, predict_logits
-
-DENSE_CKPT = "models/dense.pt"
 
 
 def repair_inputs(ctx: BuildContext, artifact: dict[str, Any]) -> RepairInputs:
@@ -45,9 +46,18 @@ def run_gate_power(ctx: BuildContext) -> dict[str, Any]:
     """The gate's power on this run's validation and test sizes (:func:`edgeprune.gate.gate_power`)."""
     data, vcfg = ctx.data, ctx.cfg.verify
     k = data.num_classes
-    counts = {"val": np.bincount(data.val.y.numpy(), minlength=k).tolist(), "test": data.test.class_counts(k)}
-    return gate_power(counts, list(data.contract.class_names), vcfg.max_class_sensitivity_drop,
-                      vcfg.max_bal_acc_drop, n_boot=vcfg.bootstrap, seed=ctx.cfg.seed)
+    counts = (tuple(np.bincount(data.val.y.numpy(), minlength=k).tolist()), tuple(data.test.class_counts(k)))
+    power = _cached_power(counts, tuple(data.contract.class_names), vcfg.max_class_sensitivity_drop,
+                          vcfg.max_bal_acc_drop, vcfg.bootstrap, ctx.cfg.seed)
+    return copy.deepcopy(power)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_power(counts: tuple[tuple[int, ...], tuple[int, ...]], names: tuple[str, ...], max_class_drop: float,
+                  max_bal_drop: float, n_boot: int, seed: int) -> dict[str, Any]:
+    """Computed once per build: the start-up warning and the verify stage ask for the same numbers."""
+    return gate_power({"val": list(counts[0]), "test": list(counts[1])}, list(names), max_class_drop, max_bal_drop,
+                      n_boot=n_boot, seed=seed)
 
 
 def warn_gate_power(ctx: BuildContext) -> None:
@@ -79,7 +89,7 @@ class _Verifier:
 
         self.ctx = ctx
         self.models: dict[str, Any] = {}
-        for ckpt in sorted({a["checkpoint"] for a in artifacts} | {DENSE_CKPT}):
+        for ckpt in sorted({a["checkpoint"] for a in artifacts} | {DENSE}):
             self.models[ckpt], _ = load_checkpoint(ctx.path(ckpt), ctx.fresh_model(), ctx.example_input)
         # Core ML off macOS runs the package's weights in the PyTorch model it came from
         self.references: dict[str | Path, Any] = {ctx.path(a["file"]): self.models[a["checkpoint"]]
@@ -102,7 +112,7 @@ class _Verifier:
         logits = np.asarray(session.run(split.data.x.numpy()), dtype=np.float32)
         y = split.y
         metrics = classification_metrics(logits, y, k)
-        delta = paired_bootstrap_delta(y, split.ref_logits[DENSE_CKPT].argmax(1), logits.argmax(1), k,
+        delta = paired_bootstrap_delta(y, split.ref_logits[DENSE].argmax(1), logits.argmax(1), k,
                                        n_boot=vcfg.bootstrap, seed=ctx.cfg.seed)
         verdict = evaluate_gate(delta, ctx.data.contract.class_names, vcfg.max_bal_acc_drop,
                                 vcfg.max_class_sensitivity_drop, enabled=vcfg.gate)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -10,21 +9,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from edgeprune.artifacts.files import artifact_digest as digest  # one digest for exports and the manifest
 from edgeprune.errors import EdgepruneError
-from edgeprune.fsutil import sha256_file
 from edgeprune.rundir.manifest import Manifest
 from edgeprune.rundir.paths import LOCK_FILE, OUTPUT_DIRS
-
-
-def digest(path: Path) -> str:
-    """sha256 of a file, or of a directory tree (e.g. an .mlpackage): relative names and file hashes."""
-    path = Path(path)
-    if path.is_file():
-        return sha256_file(path)
-    h = hashlib.sha256()
-    for p in sorted(q for q in path.rglob("*") if q.is_file()):
-        h.update(f"{p.relative_to(path).as_posix()}\0{sha256_file(p)}\n".encode())
-    return h.hexdigest()
 
 
 def outputs_intact(run_dir: Path, outputs: dict[str, str]) -> bool:

@@ -11,7 +11,6 @@ Nothing here reads the test split: the build context's test split is replaced by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
@@ -22,11 +21,11 @@ from edgeprune.pipeline.context import BuildContext
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.rundir.files import digest
 from edgeprune.rundir.paths import DENSE
-from edgeprune.search.env import SearchEnv
+from edgeprune.search.env import SEARCH_DIR, SearchEnv
 from edgeprune.search.errors import ContractNotMet
 from edgeprune.search.noise import stderr_to
 from edgeprune.search.progress import SearchProgress, trial_row
-from edgeprune.search.study import counted, open_study, requeue_killed, storage_url, study_name
+from edgeprune.search.study import STUDY_DB, counted, open_study, requeue_killed, storage_url, study_name
 
 TRIALS_JSON = "trials.json"
 SEARCH_LOG = "search.log"
@@ -113,7 +112,7 @@ def summarise(env: SearchEnv, name: str, rows: list[dict[str, Any]], chosen: dic
         r.setdefault("objective_value", _objective_value(r, cfg.search.objective) if cfg.search.objective == "macs"
                      else None)
     return {
-        "study": name, "storage": f"search/{'study.db'}", "objective": cfg.search.objective,
+        "study": name, "storage": f"{SEARCH_DIR}/{STUDY_DB}", "objective": cfg.search.objective,
         "proxy": "params" if cfg.search.objective == "size" else "macs",
         "contract": {"max_bal_acc_drop": cfg.verify.max_bal_acc_drop,
                      "max_class_sensitivity_drop": cfg.verify.max_class_sensitivity_drop,
@@ -226,7 +225,3 @@ def _no_trial(env: SearchEnv, rows: list[dict[str, Any]]) -> ContractNotMet:
         f"-{near['level']:.0%} MACs, {near['epochs']} epochs), which broke it: {limit}",
         f"loosen --max-bal-acc-drop / --max-class-sensitivity-drop, allow more trials or longer recovery, or "
         f"give a fixed --flops-reduction (details: {where})")
-
-
-def trials_file(run_dir: Path) -> Path:
-    return Path(run_dir) / "search" / TRIALS_JSON

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from edgeprune.budget import Budget, count
-from edgeprune.pipeline.checkpoints import load_checkpoint, save_checkpoint
+from edgeprune.pipeline.checkpoints import save_checkpoint
 from edgeprune.pipeline.context import BuildContext
 from edgeprune.prune.types import PruneResult
 from edgeprune.rundir.outcomes import PruneOutcome
-from edgeprune.rundir.paths import DENSE, PRUNED
+from edgeprune.rundir.paths import PRUNED
 from edgeprune.search.driver import run_search
 
 
 def searched_prune(ctx: BuildContext) -> tuple[PruneOutcome, list[str]]:
     """Run (or resume) the search; save the chosen trial's recovered model as ``models/pruned.pt``."""
     found = run_search(ctx)
-    dense, _ = load_checkpoint(ctx.path(DENSE), ctx.fresh_model(), ctx.example_input)
-    dense_macs, dense_params = count(dense, ctx.example_input)
+    dense_macs, dense_params = found.summary["dense_macs"], found.summary["dense_params"]
     macs, params = count(found.model, ctx.example_input)
     chosen = found.chosen
     result = PruneResult(model=found.model, plan=found.plan, criterion=chosen["criterion"],

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgeprune.config import BuildConfig
+from edgeprune.config import MEMORY_DATA, BuildConfig
 from edgeprune.errors import EdgepruneError
+from edgeprune.models.user import MEMORY_PREFIX
 from edgeprune.pipeline.context import PreparedData
 from edgeprune.search.env import SearchEnv, set_threads
 from edgeprune.search.study import _pruner, _sampler, _storage, counted, waiting
@@ -51,7 +52,7 @@ def _process_main(cfg_json: dict[str, Any], run_dir: str, name: str, url: str, t
 
 def portable_config(cfg: BuildConfig) -> dict[str, Any]:
     """The config for another process: paths made absolute (a Ray worker may start elsewhere)."""
-    if cfg.data.source.startswith("memory:") or cfg.model.name.startswith("python:"):
+    if cfg.data.source.startswith(MEMORY_DATA) or cfg.model.name.startswith(MEMORY_PREFIX):
         raise EdgepruneError("in-memory data or models cannot be shared with other worker processes",
                              "run the search with jobs=1, or save the data/model to files")
     data = cfg.data.model_copy()
