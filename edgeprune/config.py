@@ -28,7 +28,9 @@ class ModelConfig(_Section):
 
 
 class DataConfig(_Section):
-    source: str = Field("embedded", description="'embedded', a MedMNIST .npz or an image folder")
+    source: str = Field("embedded", description="'embedded', a MedMNIST .npz, an image or DICOM folder, or a "
+                                                "labels .csv of DICOM files")
+    dicom_window: str | None = Field(None, description="DICOM only: 'CENTER,WIDTH' replacing the files' own window")
     image_size: int | None = Field(None, description="model input size; default: the dataset's own size, at least 32")
     in_channels: int = 3
     mean: list[float] | None = None

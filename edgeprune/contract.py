@@ -8,6 +8,28 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class DicomDecoding(BaseModel):
+    """How DICOM pixel data became the uint8 images the contract starts from (an app must decode the same way)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modality: str = Field(description="the one Modality (0008,0060) of every file")
+    photometric_interpretations: list[str] = Field(description="PhotometricInterpretation values seen")
+    rescale: str = Field("value = stored * RescaleSlope + RescaleIntercept (per file; 1 and 0 when absent)")
+    window_source: Literal["user", "file", "image-range", "file+image-range", "none"] = Field(
+        description="user: the --dicom-window option; file: each file's first Window Center/Width; image-range: "
+                    "each image's own min..max; none: colour images, not windowed")
+    window_center: float | None = Field(None, description="the window used when one applies to every image")
+    window_width: float | None = None
+    window_varied: bool = Field(False, description="files carried different windows (each used its own)")
+    window_function: str = Field("DICOM LINEAR (PS3.3 C.11.2.1.2.1) to 0..255; MONOCHROME1 then inverted")
+    pixel_spacing_mm: tuple[float, float] | None = Field(None, description="(row, column) spacing most files have")
+    pixel_spacing_source: Literal["PixelSpacing", "ImagerPixelSpacing", "mixed", "absent"] = "absent"
+    pixel_spacing_varied: bool = False
+    multiframe: str = Field("middle frame (index NumberOfFrames // 2)")
+    multiframe_files: int = 0
+
+
 class PreprocessContract(BaseModel):
     """Everything an app needs to feed the model exactly as it was trained and verified."""
 
@@ -26,6 +48,7 @@ class PreprocessContract(BaseModel):
     resize: Literal["bilinear", "nearest", "none"] = "bilinear"
     resize_align_corners: bool = False
     class_names: list[str] = Field(default_factory=list)
+    dicom: DicomDecoding | None = Field(None, description="set when the images were decoded from DICOM files")
 
     @property
     def num_classes(self) -> int:

@@ -56,7 +56,7 @@ def check_build(cfg: BuildConfig, stages: Collection[str] | None = None) -> list
         if runs("export") and cfg.profile.devices and "tflite" not in _formats(cfg.export):
             notes.append("only .tflite files are profiled and no target writes one: the profile stage times nothing")
     check_model(cfg.model)
-    check_source(cfg.data.source)
+    check_source(cfg.data.source, cfg.data.dicom_window)
     _check_memory_fit(cfg)
     if runs("prune"):
         check_criterion(cfg.prune.criterion, cfg.prune.options)

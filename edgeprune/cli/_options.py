@@ -16,7 +16,10 @@ ModelOpt = Annotated[
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="trained state-dict checkpoint (skips training)")]
 PretrainedOpt = Annotated[bool | None, typer.Option("--pretrained/--no-pretrained", help="start from shipped weights")]
 WidthOpt = Annotated[float | None, typer.Option("--width-mult", help="model width multiplier")]
-DataOpt = Annotated[str | None, typer.Option("--data", "-d", help="'embedded', a MedMNIST .npz, or an image folder")]
+DataOpt = Annotated[str | None, typer.Option(
+    "--data", "-d", help="'embedded', a MedMNIST .npz, an image or DICOM folder, or a labels .csv of DICOM files")]
+DicomWindowOpt = Annotated[str | None, typer.Option(
+    "--dicom-window", help="DICOM: CENTER,WIDTH window replacing the files' own (e.g. 40,400)")]
 ImageSizeOpt = Annotated[int | None, typer.Option("--image-size", help="model input size in pixels")]
 MaxTrainOpt = Annotated[int | None, typer.Option("--max-train", help="cap on training images (quick runs)")]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="training epochs for the dense model")]

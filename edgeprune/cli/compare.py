@@ -13,6 +13,7 @@ from edgeprune.cli._common import console, handle_errors, split_list
 from edgeprune.cli._options import (
     ConfigOpt,
     DataOpt,
+    DicomWindowOpt,
     DistillOpt,
     EpochsOpt,
     FtEpochsOpt,
@@ -40,6 +41,7 @@ def compare(
     out: Annotated[Path, typer.Option("--out", "-o", help="output directory")] = Path("runs/compare"),
     config: ConfigOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, pretrained: PretrainedOpt = None,
     width_mult: WidthOpt = None, data: DataOpt = None, image_size: ImageSizeOpt = None, max_train: MaxTrainOpt = None,
+    dicom_window: DicomWindowOpt = None,
     epochs: EpochsOpt = None, finetune_epochs: FtEpochsOpt = None, distill: DistillOpt = None,
 ) -> None:
     """Run every criterion at the same budgets from the same trained model; write compare.json and compare.png."""
@@ -54,6 +56,7 @@ def compare(
                              "write e.g. --flops-reduction 0.45,0.58") from None
     cfg = load_config(config, overrides(model=model, weights=weights, pretrained=pretrained, width_mult=width_mult,
                                         data=data, image_size=image_size, max_train=max_train, epochs=epochs,
+                                        dicom_window=dicom_window,
                                         finetune_epochs=finetune_epochs, distill=distill))
     spec = CompareSpec(criteria=split_list(criteria) or [], reductions=reductions, seeds=list(range(seeds)), kind=kind,
                        scratch_baseline=not no_scratch)

@@ -10,6 +10,7 @@ from edgeprune.cli._options import (
     CriterionOpt,
     CritOptionOpt,
     DataOpt,
+    DicomWindowOpt,
     DistillOpt,
     FlopsOpt,
     FtEpochsOpt,
@@ -33,6 +34,7 @@ from edgeprune.config import load_config, parse_options
 def prune(
     config: ConfigOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, width_mult: WidthOpt = None,
     data: DataOpt = None, image_size: ImageSizeOpt = None, criterion: CriterionOpt = None,
+    dicom_window: DicomWindowOpt = None,
     option: CritOptionOpt = None, flops_reduction: FlopsOpt = None, params_reduction: ParamsOpt = None,
     round_to: RoundOpt = None, min_channels: MinChOpt = None, iterative_steps: StepsOpt = None,
     finetune_epochs: FtEpochsOpt = None, distill: DistillOpt = None, seed: SeedOpt = None, out: OutOpt = None,
@@ -43,6 +45,7 @@ def prune(
 
     cfg = load_config(config, overrides(
         model=model, weights=weights, width_mult=width_mult, data=data, image_size=image_size, criterion=criterion,
+        dicom_window=dicom_window,
         options=parse_options(option), flops_reduction=flops_reduction, params_reduction=params_reduction,
         round_to=round_to, min_channels=min_channels, iterative_steps=iterative_steps,
         finetune_epochs=finetune_epochs, distill=distill, seed=seed, name=name))

@@ -14,6 +14,7 @@ from edgeprune.cli._options import (
     ConfigOpt,
     DataOpt,
     DeviceOpt,
+    DicomWindowOpt,
     EpochsOpt,
     ImageSizeOpt,
     LrOpt,
@@ -34,6 +35,7 @@ def train(
     ] = Path("dense.pt"),
     config: ConfigOpt = None, model: ModelOpt = None, pretrained: PretrainedOpt = None, width_mult: WidthOpt = None,
     data: DataOpt = None, image_size: ImageSizeOpt = None, max_train: MaxTrainOpt = None, epochs: EpochsOpt = None,
+    dicom_window: DicomWindowOpt = None,
     lr: LrOpt = None, batch_size: BatchOpt = None, balance: BalanceOpt = None, train_device: DeviceOpt = None,
     seed: SeedOpt = None,
 ) -> None:
@@ -44,6 +46,7 @@ def train(
 
     cfg = load_config(config, overrides(
         model=model, pretrained=pretrained, width_mult=width_mult, data=data, image_size=image_size,
+        dicom_window=dicom_window,
         max_train=max_train, epochs=epochs, lr=lr, batch_size=batch_size, balance=balance, train_device=train_device,
         seed=seed))
     check_build(cfg, stages=("train",))

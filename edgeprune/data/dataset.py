@@ -22,6 +22,7 @@ class ImageDataset:
     source: str
     source_sha256: str
     split_note: str
+    dicom: dict[str, Any] | None = None  # edgeprune.contract.DicomDecoding fields when decoded from DICOM
 
     @property
     def channels(self) -> int:
@@ -52,6 +53,7 @@ class ImageDataset:
             "image_size": list(self.image_size),
             "channels": self.channels,
             "class_counts": {s: self.class_counts(s) for s in self.splits},
+            **({"dicom": self.dicom} if self.dicom else {}),
         }
 
     def _split(self, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,8 @@ def run_test_images(manifest: Manifest, data_source: str | None = None) -> tuple
         raise EdgepruneError(f"the run's dataset '{source}' is not found (golden samples are real test images)",
                              "pass --data PATH pointing at the same dataset file or folder")
     d = cfg.data
-    ds = load_dataset(source, seed=cfg.seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction)
+    ds = load_dataset(source, seed=cfg.seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                      dicom_window=d.dicom_window)
     expected_sha = manifest.data.get("source_sha256")
     if expected_sha and ds.source_sha256 != expected_sha:
         raise EdgepruneError(f"dataset '{source}' differs from the one the run was built on (sha256 mismatch)",

@@ -105,13 +105,14 @@ def prepare_data(cfg: BuildConfig) -> PreparedData:
     from edgeprune.data import load_dataset, stratified_sample
 
     d = cfg.data
-    ds = load_dataset(d.source, seed=cfg.seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction)
+    ds = load_dataset(d.source, seed=cfg.seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                      dicom_window=d.dicom_window)
     size = d.image_size or max(32, ds.image_size[0])
     in_ch = d.in_channels
     base = PreprocessContract(
         input_size=(size, size), in_channels=in_ch, source_channels=ds.channels,
         gray_to_rgb=ds.channels == 1 and in_ch == 3, channel_order="GRAY" if in_ch == 1 else "RGB",
-        mean=[0.0] * in_ch, std=[1.0] * in_ch, class_names=list(ds.class_names),
+        mean=[0.0] * in_ch, std=[1.0] * in_ch, class_names=list(ds.class_names), dicom=ds.dicom,
     )
     x_tr, y_tr = ds.splits["train"]
     if d.max_train is not None and d.max_train < len(y_tr):
@@ -143,6 +144,7 @@ def prepare_data(cfg: BuildConfig) -> PreparedData:
         },
         "calibration_ids": calib_ids,
         "calibration_split": "train",
+        **({"dicom": ds.dicom} if ds.dicom else {}),
     }
     return PreparedData(contract, tensors(x_tr, y_tr), tensors(*ds.splits["val"]), TestSplit(tensors(x_te, y_te)),
                         calib_ids, info)
