@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class DicomDecoding(BaseModel):
@@ -49,6 +49,14 @@ class PreprocessContract(BaseModel):
     resize_align_corners: bool = False
     class_names: list[str] = Field(default_factory=list)
     dicom: DicomDecoding | None = Field(None, description="set when the images were decoded from DICOM files")
+
+    @model_serializer(mode="wrap")
+    def _without_absent_dicom(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Non-DICOM contracts serialise exactly as before the field existed (no "dicom": null)."""
+        out = handler(self)
+        if out.get("dicom", 0) is None:
+            del out["dicom"]
+        return out
 
     @property
     def num_classes(self) -> int:
