@@ -15,18 +15,18 @@ class DicomDecoding(BaseModel):
 
     modality: str = Field(description="the one Modality (0008,0060) of every file")
     photometric_interpretations: list[str] = Field(description="PhotometricInterpretation values seen")
-    rescale: str = Field("value = stored * RescaleSlope + RescaleIntercept (per file; 1 and 0 when absent)")
+    rescale: str = Field(default="value = stored * RescaleSlope + RescaleIntercept (per file; 1 and 0 when absent)")
     window_source: Literal["user", "file", "image-range", "file+image-range", "none"] = Field(
         description="user: the --dicom-window option; file: each file's first Window Center/Width; image-range: "
                     "each image's own min..max; none: colour images, not windowed")
     window_center: float | None = Field(None, description="the window used when one applies to every image")
     window_width: float | None = None
     window_varied: bool = Field(False, description="files carried different windows (each used its own)")
-    window_function: str = Field("DICOM LINEAR (PS3.3 C.11.2.1.2.1) to 0..255; MONOCHROME1 then inverted")
+    window_function: str = Field(default="DICOM LINEAR (PS3.3 C.11.2.1.2.1) to 0..255; MONOCHROME1 then inverted")
     pixel_spacing_mm: tuple[float, float] | None = Field(None, description="(row, column) spacing most files have")
     pixel_spacing_source: Literal["PixelSpacing", "ImagerPixelSpacing", "mixed", "absent"] = "absent"
     pixel_spacing_varied: bool = False
-    multiframe: str = Field("middle frame (index NumberOfFrames // 2)")
+    multiframe: str = Field(default="middle frame (index NumberOfFrames // 2)")
     multiframe_files: int = 0
 
 

@@ -98,15 +98,16 @@ def load_dataset(
     else:
         path = check_source(source, dicom_window)
         assert path is not None
-        kw = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
         if _is_dicom(path):
             from edgeprune.data.dicom import load_dicom_csv, load_dicom_folder, parse_window
 
             loader = load_dicom_csv if path.suffix.lower() == ".csv" else load_dicom_folder
             window = parse_window(dicom_window) if dicom_window is not None else None
-            ds = loader(path, image_size=image_size, window=window, **kw)
+            ds = loader(path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                        image_size=image_size, window=window)
         elif path.is_dir():
-            ds = load_folder(path, image_size=image_size, **kw)
+            ds = load_folder(path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                             image_size=image_size)
         else:
             ds = load_npz(path, seed=seed, val_fraction=val_fraction)
         ds.source = str(source)

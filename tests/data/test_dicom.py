@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom import dcmread
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, MediaStorageDirectoryStorage, generate_uid
@@ -200,3 +201,16 @@ def test_window_option_needs_dicom(tmp_path: Path) -> None:
     assert parse_window(" -600 , 1500 ") == (-600.0, 1500.0)
     with pytest.raises(EdgepruneError, match="data is not DICOM"):
         check_source("embedded", "40,400")
+
+
+def test_rgb_file_keeps_its_colours_unwindowed(tmp_path: Path) -> None:
+    path = write_dicom(tmp_path / "rgb.dcm", np.zeros((4, 4)), modality="XC")
+    ds = dcmread(path)
+    rgb = np.random.default_rng(0).integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelData = rgb.tobytes()
+    ds.save_as(path)
+    img, facts = decode_file(path, tmp_path, None)
+    assert np.array_equal(img, rgb) and facts.window_source == "none" and facts.window is None
