@@ -25,10 +25,11 @@ __all__ = [
     "stratified_split",
 ]
 
-def check_source(source: str | Path, dicom_window: str | None = None) -> Path | None:
+def check_source(source: str | Path, dicom_window: str | None = None, *, dicom_headers: bool = True) -> Path | None:
     """Check that a dataset source can be opened (no pixel decoding); returns its path, None for 'embedded'/memory.
 
-    DICOM sources are checked from their headers here, so a bad file fails before anything is written.
+    DICOM sources are checked from their headers here (unless ``dicom_headers`` is False: the loader itself
+    repeats every check while decoding), so a bad file fails before anything is written.
     """
     text = str(source).strip()
     if dicom_window is not None:
@@ -51,9 +52,10 @@ def check_source(source: str | Path, dicom_window: str | None = None) -> Path | 
                              "pass a MedMNIST-style .npz file, a folder of class sub-folders with images or DICOM "
                              "files, or a labels .csv of DICOM files")
     if _is_dicom(path):
-        from edgeprune.data.dicom import check_dicom
+        if dicom_headers:
+            from edgeprune.data.dicom import check_dicom
 
-        check_dicom(path)
+            check_dicom(path)
     elif dicom_window is not None:
         raise EdgepruneError(f"--dicom-window was given but '{source}' holds no DICOM files",
                              "drop --dicom-window, or pass a DICOM folder or labels CSV to --data")
@@ -96,7 +98,7 @@ def load_dataset(
     if isinstance(source, ArraySource):
         ds = source.dataset(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
     else:
-        path = check_source(source, dicom_window)
+        path = check_source(source, dicom_window, dicom_headers=False)
         assert path is not None
         if _is_dicom(path):
             from edgeprune.data.dicom import load_dicom_csv, load_dicom_folder, parse_window
