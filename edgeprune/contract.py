@@ -23,7 +23,8 @@ class DicomDecoding(BaseModel):
     window_width: float | None = None
     window_varied: bool = Field(False, description="files carried different windows (each used its own)")
     window_function: str = Field(default="DICOM LINEAR (PS3.3 C.11.2.1.2.1) to 0..255; MONOCHROME1 then inverted")
-    pixel_spacing_mm: tuple[float, float] | None = Field(None, description="(row, column) spacing most files have, as stored (before any resize)")
+    pixel_spacing_mm: tuple[float, float] | None = Field(
+        None, description="(row, column) spacing most files have, as stored (before any resize)")
     pixel_spacing_source: Literal["PixelSpacing", "ImagerPixelSpacing", "mixed", "absent"] = "absent"
     pixel_spacing_varied: bool = False
     multiframe: str = Field(default="middle frame (index NumberOfFrames // 2)")
