@@ -26,7 +26,7 @@ def budget_kind(flops_reduction: object, params_reduction: object, latency_reduc
     """Which budget is asked for (None: none); asking for two kinds is an error."""
     asked = [k for k, v in zip(KINDS, (flops_reduction, params_reduction, latency_reduction), strict=True) if v]
     if len(asked) > 1:
-        raise EdgepruneError(f"give one budget, not a {' and a '.join(asked)} reduction",
+        raise EdgepruneError(f"give either a {' or a '.join(asked)} reduction, not both",
                              "pick one budget kind: --flops-reduction, --params-reduction or --latency-reduction")
     return asked[0] if asked else None
 
