@@ -6,25 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
-import torch.nn as nn
 
 from edgeprune.latency.cache import ENV_CACHE
-
-
-class LatNet(nn.Module):
-    """stem 3->16 (protected), 16->32, 32->32 (3x3 convs at 32x32), global mean, linear: channels where time is."""
-
-    def __init__(self, num_classes: int = 3) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, 16, 3, padding=1)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.conv3 = nn.Conv2d(32, 32, 3, padding=1)
-        self.classifier = nn.Linear(32, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.conv3(torch.relu(self.conv2(torch.relu(self.stem(x))))))
-        return self.classifier(x.mean(dim=(2, 3)))
+from tests.latency._latnet import LatNet  # noqa: F401 - re-exported for the tests
 
 
 @pytest.fixture(scope="session")

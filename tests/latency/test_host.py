@@ -13,7 +13,7 @@ from edgeprune.latency.cache import load_table
 from edgeprune.latency.pruner import LatencyPruneResult, prune_to_latency
 from edgeprune.prune.criteria import create_criterion
 from edgeprune.prune.types import PruneContext, PruneSettings
-from tests.latency.conftest import LatNet
+from tests.latency._latnet import LatNet
 
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
