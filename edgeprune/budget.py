@@ -2,8 +2,8 @@
 
 The one home of the budget rule: a prune asks for exactly one of ``flops_reduction`` / ``params_reduction`` /
 ``latency_reduction`` (a value that is None or 0 asks for nothing), each in [0, 1). A latency budget is met
-against a table measured on a device lane (edgeprune.latency), not against the counts here. The config, the CLI, the bake-off and the
-prune stage all go through :func:`budget_kind` and :meth:`Budget.from_options`.
+against a table measured on a device lane (edgeprune.latency), not against the counts here. The config, the
+CLI, the bake-off and the prune stage all go through :func:`budget_kind` and :meth:`Budget.from_options`.
 This module imports nothing heavy at import time, so the config can use it.
 """
 

@@ -53,7 +53,7 @@ def model_layers(model: nn.Module, example_input: torch.Tensor, groups: list[Cha
                 continue  # grouped (not depthwise) convs are not in the table
             shape = LayerShape("dwconv" if dw else "conv", m.in_channels, m.out_channels, m.kernel_size[0],
                                m.stride[0], _pad(m), shape_in[-2], shape_in[-1])
-        axes = {"out"} if shape.op == "dwconv" else set(sides[m])
+        axes: set[Axis] = {"out"} if shape.op == "dwconv" else set(sides[m])
         out.append(LayerUse(name, m, shape, axes))
     return out
 

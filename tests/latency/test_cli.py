@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from edgeprune.cli import app
+from edgeprune.config import load_config, overrides
 from edgeprune.errors import EdgepruneError
 from edgeprune.preflight import check_build
-from edgeprune.config import load_config, overrides
 
 runner = CliRunner()
 LATNET = str(Path(__file__).with_name("_latnet.py")) + ":latnet"
