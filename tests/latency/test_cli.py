@@ -63,3 +63,16 @@ def test_cli_prune_with_a_latency_budget(tmp_path: Path, latency_cache: Path) ->
     assert prune["achieved_reduction"] == pytest.approx(1 - lat["measured_ms"] / lat["dense_ms"], abs=1e-3)
     assert all(w["after"] % lat["channel_multiple"] == 0 for w in prune["widths"].values())
     assert report["config"]["prune"]["latency_reduction"] == 0.35
+
+
+def test_python_api_takes_the_latency_budget() -> None:
+    import inspect
+
+    import edgeprune
+
+    for fn in (edgeprune.build, edgeprune.prune_model):
+        assert inspect.signature(fn).parameters["latency_reduction"].default is None
+    with pytest.raises(EdgepruneError, match="not meaningful"):
+        edgeprune.check(model="test_tinycnn", latency_reduction=0.4, devices=["qemu-arm64"])
+    with pytest.raises(EdgepruneError, match="not both"):
+        edgeprune.check(model="test_tinycnn", latency_reduction=0.4, flops_reduction=0.3)
