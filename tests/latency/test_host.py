@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 from edgeprune.budget import Budget
-from edgeprune.latency.cache import load_table
+from edgeprune.latency.cache import ENV_CACHE, load_table
 from edgeprune.latency.pruner import LatencyPruneResult, prune_to_latency
 from edgeprune.prune.criteria import create_criterion
 from edgeprune.prune.types import PruneContext, PruneSettings
@@ -27,14 +28,23 @@ def _prune(reduction: float) -> LatencyPruneResult:
 
 
 @pytest.fixture(scope="module")
-def first(latency_cache: Path) -> LatencyPruneResult:
+def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache of this module's own, empty at first: the first prune must measure the lane itself."""
+    path = tmp_path_factory.mktemp("host-latency-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_CACHE, str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def first(own_cache: Path) -> LatencyPruneResult:
     return _prune(0.35)
 
 
 def test_measured_latency_drops_and_widths_follow_the_measured_step(first: LatencyPruneResult,
-                                                                    latency_cache: Path) -> None:
+                                                                    own_cache: Path) -> None:
     lat = first.extra["latency"]
-    assert lat["timings_taken"] > 0 and Path(lat["table"]).parent == latency_cache
+    assert lat["timings_taken"] > 0 and Path(lat["table"]).parent == own_cache
     # the prediction meets the target and the whole pruned model, timed once, is really faster
     assert lat["predicted_ms"] <= lat["target_ms"] * 1.02
     assert lat["measured_ms"] < 0.85 * lat["dense_ms"]
