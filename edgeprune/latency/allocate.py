@@ -151,4 +151,29 @@ def allocate(groups: list[ChannelGroup], scores: dict[str, torch.Tensor], predic
             break
         keep[best[2]] = next_width(keep[best[2]], step)
         value = best_value
-    return keep
+    return give_back(groups, order, mean, keep, predict, target_ms, step)
+
+
+def give_back(groups: list[ChannelGroup], order: dict[str, torch.Tensor], mean: dict[str, float],
+              keep: dict[str, int], predict: Predictor, target_ms: float, step: int) -> dict[str, int]:
+    """Steps are coarse, so the greedy pass may overshoot: return a step of the most important channels to
+    any group while the prediction still meets the target (most importance regained per ms first)."""
+    keep = dict(keep)
+    value = predict(keep)
+    while True:
+        best: tuple[float, str, int, float] | None = None
+        for g in groups:
+            k = keep[g.root_name]
+            if k >= g.channels:
+                continue
+            new = min(g.channels, k + step)  # below full width, k is a multiple of the step
+            trial_value = predict({**keep, g.root_name: new})
+            if trial_value > target_ms:
+                continue
+            regained = float(order[g.root_name][g.channels - new:g.channels - k].abs().sum()) / mean[g.root_name]
+            rank = -regained / max(trial_value - value, 1e-9)
+            if best is None or (rank, g.root_name) < (best[0], best[1]):
+                best = (rank, g.root_name, new, trial_value)
+        if best is None:
+            return keep
+        keep[best[1]], value = best[2], best[3]
