@@ -8,6 +8,7 @@ benchmark_model on the phone; ssh: the board's runtime), so the table describes 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from edgeprune.devices.adb import ENV_BINARY
 from edgeprune.devices.base import BenchSpec, Device, open_device
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import sha256_file
@@ -114,10 +116,7 @@ def runtime_tag(device: Device) -> str:
             return "ai-edge-litert " + importlib.metadata.version("ai-edge-litert")
         except importlib.metadata.PackageNotFoundError:
             return "ai-edge-litert unknown"
-    binary = getattr(device, "options", {}).get("binary") if hasattr(device, "options") else None
-    import os
-
-    binary = binary or os.environ.get("EDGEPRUNE_BENCHMARK_MODEL")
+    binary = (getattr(device, "options", None) or {}).get("binary") or os.environ.get(ENV_BINARY)
     if binary and Path(binary).expanduser().is_file():
         return "benchmark_model " + sha256_file(Path(binary).expanduser())[:12]
     return f"{device.kind} runtime"
