@@ -169,6 +169,10 @@ def _object_config(model: Any, train: Any, val: Any, test: Any, classes: int | S
     return make_config(config, **options)
 
 
+def _with_latency(options: dict[str, Any], latency_reduction: float | None) -> dict[str, Any]:
+    return {**options, "latency_reduction": latency_reduction} if latency_reduction is not None else options
+
+
 def _command(fn: str, options: dict[str, Any]) -> list[str]:
     return [f"edgeprune.{fn}", *(f"{k}={v!r}" for k, v in sorted(options.items()) if k not in ("model", "data"))]
 
@@ -176,14 +180,18 @@ def _command(fn: str, options: dict[str, Any]) -> list[str]:
 def build(model: Any = None, train: Any = None, val: Any = None, test: Any = None, *,
           classes: int | Sequence[str] | None = None, out: str | Path | None = None,
           config: str | Path | BuildConfig | dict[str, Any] | None = None, from_stage: str | None = None,
-          force: bool = False, console: Console | None = None, **options: Any) -> BuildResult:
+          force: bool = False, console: Console | None = None, latency_reduction: float | None = None,
+          **options: Any) -> BuildResult:
     """Train (or start from the module's weights with ``epochs=0``), prune, recover, export, verify, profile.
 
     ``model``: an ``nn.Module``, a zoo name or ``path/to/file.py:factory``. ``train``/``val``/``test``:
     ``(images, labels)`` numpy arrays (uint8 pixels, or floats in 0..1), torch Datasets or DataLoaders; missing
     val/test splits are carved from train. ``classes``: class names or their count. ``options``: the CLI's
-    flags by name, e.g. ``epochs=3, flops_reduction=0.5, precisions=["fp32", "int8"]``.
+    flags by name, e.g. ``epochs=3, flops_reduction=0.5, precisions=["fp32", "int8"]``. ``latency_reduction``:
+    a budget of measured latency instead (fraction to remove on ``latency_device``, default the first of
+    ``devices``; see docs/latency-model.md).
     """
+    options = _with_latency(options, latency_reduction)
     cfg = _object_config(model, train, val, test, classes, config, dict(options))
     return run(cfg, run_dir_for(cfg, out), from_stage=from_stage, force=force, console=console,
                command=_command("build", options))
@@ -192,8 +200,9 @@ def build(model: Any = None, train: Any = None, val: Any = None, test: Any = Non
 def prune_model(model: Any = None, train: Any = None, val: Any = None, test: Any = None, *,
                 classes: int | Sequence[str] | None = None, out: str | Path | None = None,
                 config: str | Path | BuildConfig | dict[str, Any] | None = None, console: Console | None = None,
-                **options: Any) -> BuildResult:
+                latency_reduction: float | None = None, **options: Any) -> BuildResult:
     """Only train/prune/fine-tune (models/finetuned.pt and .pt2), no conversion; same arguments as build."""
+    options = _with_latency(options, latency_reduction)
     cfg = _object_config(model, train, val, test, classes, config, dict(options))
     return run(cfg, run_dir_for(cfg, out), to_stage="finetune", console=console,
                command=_command("prune_model", options))

@@ -82,6 +82,10 @@ class PruneConfig(_Section):
     criterion: str = "l1"
     flops_reduction: float | None = Field(None, ge=0, lt=1, description="fixed budget; none: search ([search])")
     params_reduction: float | None = Field(None, ge=0, lt=1)
+    latency_reduction: float | None = Field(None, ge=0, lt=1, description="fixed budget: fraction of the latency "
+                                            "measured on latency_device to remove (edgeprune.latency)")
+    latency_device: str | None = Field(None, description="lane the latency table is measured on "
+                                       "(default: the first profile device)")
     tolerance: float = Field(0.02, gt=0, description="allowed |achieved - target| as a fraction of the dense count")
     round_to: int | None = Field(None, ge=1)
     min_channels: int = Field(4, ge=1, description="floor: no layer keeps fewer channels")
@@ -94,7 +98,7 @@ class PruneConfig(_Section):
 
     @model_validator(mode="after")
     def _one_budget(self) -> PruneConfig:
-        Budget.from_options(self.flops_reduction, self.params_reduction, self.tolerance)
+        Budget.from_options(self.flops_reduction, self.params_reduction, self.tolerance, self.latency_reduction)
         return self
 
 
@@ -190,7 +194,8 @@ class BuildConfig(_Section):
     def searches(self) -> bool:
         """No fixed budget was given (both reductions unset) and the search is on."""
         p = self.prune
-        return self.search.enabled and p.flops_reduction is None and p.params_reduction is None
+        return (self.search.enabled and p.flops_reduction is None and p.params_reduction is None
+                and p.latency_reduction is None)
 
 
 def _section_fields(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
@@ -294,6 +299,7 @@ FLAG_TO_KEY = {
     "max_train": "data.max_train", "epochs": "train.epochs", "lr": "train.lr", "batch_size": "train.batch_size",
     "balance": "train.balance", "train_device": "train.device", "seed": "seed", "criterion": "prune.criterion",
     "flops_reduction": "prune.flops_reduction", "params_reduction": "prune.params_reduction",
+    "latency_reduction": "prune.latency_reduction", "latency_device": "prune.latency_device",
     "round_to": "prune.round_to", "min_channels": "prune.min_channels", "iterative_steps": "prune.iterative_steps",
     "finetune_epochs": "finetune.epochs", "distill": "finetune.distill", "name": "name",
     "targets": "export.targets", "target": "export.targets", "precisions": "export.precisions",
@@ -349,6 +355,9 @@ def overrides(**flags: Any) -> dict[str, Any]:
     params = out.get("prune.params_reduction")
     if params is not None and "prune.flops_reduction" not in out:  # a params budget replaces the default flops one
         out.update({f"prune.{key}": value for key, value in Budget("params", params).options().items()})
+    latency = out.get("prune.latency_reduction")
+    if latency and "prune.flops_reduction" not in out and "prune.params_reduction" not in out:
+        out.update({f"prune.{key}": value for key, value in Budget("latency", latency).options().items()})
     return out
 
 

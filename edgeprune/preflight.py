@@ -60,11 +60,26 @@ def check_build(cfg: BuildConfig, stages: Collection[str] | None = None) -> list
     _check_memory_fit(cfg)
     if runs("prune"):
         check_criterion(cfg.prune.criterion, cfg.prune.options)
+        if cfg.prune.latency_reduction:
+            check_latency_budget(cfg)
         if cfg.searches():
             notes += check_search(cfg)
         elif cfg.search.enabled and cfg.search != SearchConfig():
             notes.append("a fixed --flops-reduction/--params-reduction was given: no search, its options are ignored")
     return notes
+
+
+def check_latency_budget(cfg: BuildConfig) -> None:
+    """A latency budget: the only budget given, one-shot, and its lane can time (qemu-arm64 cannot)."""
+    from edgeprune.budget import budget_kind
+    from edgeprune.latency.source import check_latency_source, latency_source
+
+    p = cfg.prune
+    budget_kind(p.flops_reduction, p.params_reduction, p.latency_reduction)
+    if p.iterative_steps > 1:
+        raise EdgepruneError("--latency-reduction is single-shot; it does not take --iterative-steps",
+                             "drop --iterative-steps, or use --flops-reduction for gradual pruning")
+    check_latency_source(latency_source(cfg))
 
 
 def check_search(cfg: BuildConfig) -> list[str]:

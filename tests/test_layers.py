@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("schemas", "contract", "metrics", "gate", "profile"),
     ("config", "budget", "data", "models", "train", "artifacts", "rundir"),
     ("prune", "export", "runtimes", "devices"),
-    ("preflight", "report"),
+    ("preflight", "report", "latency"),
     ("pipeline", "package", "search"),
     ("api", "server"),
     ("cli", "__main__"),

@@ -32,6 +32,10 @@ CriterionOpt = Annotated[str | None, typer.Option("--criterion", help="pruning c
 CritOptionOpt = Annotated[list[str] | None, typer.Option("--option", help="criterion option key=value (repeatable)")]
 FlopsOpt = Annotated[float | None, typer.Option("--flops-reduction", help="fraction of MACs to remove, e.g. 0.5")]
 ParamsOpt = Annotated[float | None, typer.Option("--params-reduction", help="fraction of parameters to remove")]
+LatencyOpt = Annotated[float | None, typer.Option(
+    "--latency-reduction", help="fraction of the latency measured on --latency-device to remove, e.g. 0.5")]
+LatencyDeviceOpt = Annotated[str | None, typer.Option(
+    "--latency-device", help="lane the latency table is measured on (default: first --device, else host)")]
 RoundOpt = Annotated[int | None, typer.Option("--round-to", help="keep channel counts a multiple of this")]
 MinChOpt = Annotated[int | None, typer.Option("--min-channels", help="floor on channels kept per layer")]
 StepsOpt = Annotated[int | None, typer.Option("--iterative-steps", help="gradual pruning in k steps (cubic schedule)")]

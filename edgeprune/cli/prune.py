@@ -15,6 +15,8 @@ from edgeprune.cli._options import (
     FlopsOpt,
     FtEpochsOpt,
     ImageSizeOpt,
+    LatencyDeviceOpt,
+    LatencyOpt,
     MinChOpt,
     ModelOpt,
     NameOpt,
@@ -36,6 +38,7 @@ def prune(
     data: DataOpt = None, image_size: ImageSizeOpt = None, criterion: CriterionOpt = None,
     dicom_window: DicomWindowOpt = None,
     option: CritOptionOpt = None, flops_reduction: FlopsOpt = None, params_reduction: ParamsOpt = None,
+    latency_reduction: LatencyOpt = None, latency_device: LatencyDeviceOpt = None,
     round_to: RoundOpt = None, min_channels: MinChOpt = None, iterative_steps: StepsOpt = None,
     finetune_epochs: FtEpochsOpt = None, distill: DistillOpt = None, seed: SeedOpt = None, out: OutOpt = None,
     name: NameOpt = None,
@@ -47,6 +50,7 @@ def prune(
         model=model, weights=weights, width_mult=width_mult, data=data, image_size=image_size, criterion=criterion,
         dicom_window=dicom_window,
         options=parse_options(option), flops_reduction=flops_reduction, params_reduction=params_reduction,
+        latency_reduction=latency_reduction, latency_device=latency_device,
         round_to=round_to, min_channels=min_channels, iterative_steps=iterative_steps,
         finetune_epochs=finetune_epochs, distill=distill, seed=seed, name=name))
     run_dir = run_dir_for(cfg, out)

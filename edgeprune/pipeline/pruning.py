@@ -23,7 +23,7 @@ from edgeprune.train import train_model
 
 def budget_from_config(ctx: BuildContext) -> Budget | None:
     p = ctx.cfg.prune
-    return Budget.from_options(p.flops_reduction, p.params_reduction, p.tolerance)
+    return Budget.from_options(p.flops_reduction, p.params_reduction, p.tolerance, p.latency_reduction)
 
 
 def settings_from_config(ctx: BuildContext) -> PruneSettings:
@@ -62,9 +62,27 @@ def run_pruning(ctx: BuildContext, dense: nn.Module) -> PruneResult:
                            dense_macs=macs, dense_params=params, macs=macs, params=params, level=0.0, seconds=0.0)
     pctx = prune_context(ctx)
     settings = settings_from_config(ctx)
+    if budget.kind == "latency":
+        return _prune_to_latency(ctx, dense, budget, pctx, settings)
     if cfg.iterative_steps <= 1:
         return prune_model(dense, create_criterion(cfg.criterion, **cfg.options), budget, pctx, settings, dense_counts)
     # between the steps: the configured (or scaled) fine-tuning length split over the steps, same recovery recipe
     epochs = train_settings(ctx, ctx.cfg.finetune).epochs
     return prune_gradually(dense, lambda: create_criterion(cfg.criterion, **cfg.options), budget, pctx, settings,
                            cfg.iterative_steps, max(1, epochs // cfg.iterative_steps))
+
+
+def _prune_to_latency(ctx: BuildContext, dense: nn.Module, budget: Budget, pctx: PruneContext,
+                      settings: PruneSettings) -> PruneResult:
+    """Single-shot pruning against the latency table of the configured lane (edgeprune.latency)."""
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.latency.pruner import prune_to_latency
+    from edgeprune.latency.source import latency_source
+    from edgeprune.prune.criterion import Scorer
+
+    cfg = ctx.cfg.prune
+    scorer = create_criterion(cfg.criterion, **cfg.options)
+    if not isinstance(scorer, Scorer):
+        raise EdgepruneError(f"--latency-reduction needs a scoring criterion; '{cfg.criterion}' is a whole procedure",
+                             "use e.g. --criterion l1 or beta-rank with --latency-reduction")
+    return prune_to_latency(dense, scorer, budget, pctx, settings, device=latency_source(ctx.cfg))

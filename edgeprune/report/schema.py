@@ -196,6 +196,9 @@ class PruneSummary(_Open):
     macs: dict[str, int]
     params: dict[str, int]
     widths: dict[str, dict[str, int]] = Field(default_factory=dict, description="layer -> {before, after}")
+    latency: dict[str, Any] | None = Field(
+        None, description="latency budget only (edgeprune.latency): device, fingerprint, table, dense_ms, target_ms, "
+        "predicted_ms, measured_ms, prediction_error, channel_multiple and its evidence, timings_taken, layer_ms")
 
 
 class SearchTrial(_Open):
