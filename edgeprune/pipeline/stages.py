@@ -99,6 +99,10 @@ class PruneStage(Stage):
 
     def params(self, ctx: BuildContext) -> dict[str, Any]:
         out = {"prune": ctx.cfg.prune.model_dump(), "calib": ctx.data.calib_ids, "seed": ctx.cfg.seed}
+        if ctx.cfg.prune.latency_reduction is not None:  # the lane the latency table is measured on
+            from edgeprune.latency.source import latency_source
+
+            out["latency_lane"] = latency_source(ctx.cfg)
         if ctx.cfg.searches():  # the search recovers inside its trials and checks the gate's limits on val
             out.update(search=ctx.cfg.search.model_dump(exclude={"jobs", "ray_address"}),
                        finetune=ctx.cfg.finetune.model_dump(), verify=ctx.cfg.verify.model_dump())
