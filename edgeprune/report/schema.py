@@ -196,6 +196,10 @@ class PruneSummary(_Open):
     macs: dict[str, int]
     params: dict[str, int]
     widths: dict[str, dict[str, int]] = Field(default_factory=dict, description="layer -> {before, after}")
+    unpruned: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="layers left unpruned because torch-pruning cannot follow their channels (channel shuffle, "
+                    "split, reshape): [{layer, reason}]")
 
 
 class SearchTrial(_Open):
