@@ -28,7 +28,8 @@ from edgeprune.models.torchvision_nets import mobilenetv3_small, shufflenetv2
 from edgeprune.models.vgg import vgg11_bn
 from edgeprune.registry import Registry
 
-__all__ = ["MODELS", "ModelEntry", "check_zoo_options", "create_model", "model_spec_sha256", "resolve_model"]
+__all__ = ["MODELS", "ModelEntry", "check_zoo_options", "create_model", "model_spec_sha256", "native_input_size",
+           "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,25 @@ def resolve_model(
     if weights is not None:
         user.load_weights(model, weights)
     return model
+
+
+def native_input_size(spec: str) -> int | None:
+    """The input size a model should be fed when the images are smaller (they are upsampled to it), or None when
+    the data's own size suits the model.
+
+    Zoo models with a small-input variant (``small_input``) adapt to small images; the others have ImageNet
+    stems that downsample 32x, so 28 px MedMNIST images go in at their default size (224; 128 px is the cheaper
+    option via the image size setting). ``monai:`` networks count as ImageNet-style too.
+    """
+    spec = str(spec).strip()
+    if spec.startswith(monai_nets.PREFIX):
+        return 224
+    if spec not in MODELS.names():
+        return None
+    entry = MODELS.get(spec)
+    if "small_input" in inspect.signature(entry.factory).parameters or entry.default_input_size < 128:
+        return None
+    return entry.default_input_size
 
 
 def model_spec_sha256(spec: str) -> str | None:
