@@ -54,7 +54,7 @@ def setup_groups(model: nn.Module, example_input: torch.Tensor, settings: PruneS
         raise EdgepruneError(
             f"no layer of this model can be pruned: torch-pruning cannot follow the channels of any of its "
             f"{len(unpruned)} layer groups (e.g. '{unpruned[0].layer}': {unpruned[0].reason})",
-            "use a model without channel shuffles, channel splits or channel reshapes, or export it unpruned",
+            "use a model without channel shuffles, channel splits or channel reshapes (e.g. mobilenetv3_small)",
         )
     if not groups:
         raise EdgepruneError("no layer of this model can be pruned", "check protected layers and floors")
