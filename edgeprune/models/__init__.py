@@ -17,8 +17,7 @@ from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import sha256_file
-from edgeprune.models import user
-from edgeprune.models import monai_nets
+from edgeprune.models import monai_nets, user
 from edgeprune.models.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2
 from edgeprune.models.mobilenetv2 import mobilenetv2
 from edgeprune.models.monai_nets import densenet121, resnet18, resnet50

@@ -45,7 +45,8 @@ def _settle_bn(net: nn.Module, in_channels: int) -> None:
         net(noise)
     for m, momentum in zip(bns, saved, strict=True):
         m.momentum = momentum
-        m.num_batches_tracked.zero_()
+        if m.num_batches_tracked is not None:
+            m.num_batches_tracked.zero_()
 
 
 def mobilenetv3_small(num_classes: int, in_channels: int = 3, pretrained: bool = False,
