@@ -43,10 +43,21 @@ def _op_name(node: Any) -> str:
 
 
 def _is_flatten(node: Any) -> bool:
-    """A reshape torch-pruning maps correctly: one that only feeds Linear layers (through further flattens)."""
-    outputs = list(node.outputs)
-    return bool(outputs) and all(
-        o.type == ops.OPTYPE.LINEAR or (o.type == ops.OPTYPE.RESHAPE and _is_flatten(o)) for o in outputs)
+    """A reshape torch-pruning maps correctly: every path from it reaches a Linear layer through nothing but
+    further flattens, norms and elementwise ops (the flatten before a classifier)."""
+    passing = (ops.OPTYPE.RESHAPE, ops.OPTYPE.ELEMENTWISE, ops.OPTYPE.BN)
+    seen, todo = set(), list(node.outputs)
+    if not todo:
+        return False
+    while todo:
+        nxt = todo.pop()
+        if id(nxt) in seen or nxt.type == ops.OPTYPE.LINEAR:
+            continue
+        seen.add(id(nxt))
+        if nxt.type not in passing or not nxt.outputs or len(seen) > 32:
+            return False
+        todo.extend(nxt.outputs)
+    return True
 
 
 class GuardedGraph(tp.DependencyGraph):
