@@ -306,5 +306,5 @@ def test_torchvision_spec_without_torchvision() -> None:
 
 @pytest.mark.skipif(not _torchvision_ok(), reason="torchvision is not importable")
 def test_torchvision_spec_builds_with_custom_channels() -> None:
-    model = resolve_model("torchvision:resnet18", NUM_CLASSES, in_channels=1)
+    model = resolve_model("torchvision:resnet18", NUM_CLASSES, in_channels=1).eval()  # batch of 1: BN in eval
     assert model(torch.randn(1, 1, 32, 32)).shape == (1, NUM_CLASSES)
