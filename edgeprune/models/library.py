@@ -25,7 +25,7 @@ class LibraryNet(nn.Module):
         setattr(net.get_submodule(parent_name) if parent_name else net, attr, nn.Identity())
         for m in net.modules():
             if getattr(m, "inplace", False):
-                setattr(m, "inplace", False)
+                m.inplace = False  # type: ignore[assignment]
         self.source = source
         self.net = net
         self.classifier = head

@@ -143,8 +143,12 @@ def prune_by_scores(model: nn.Module, scorer: Scorer, budget: Budget, ctx: Prune
 
     unpruned = groups.unpruned_summary() if isinstance(groups, GroupSet) else []
     if unpruned:
-        ctx.log(f"{len(unpruned)} layers left unpruned (torch-pruning cannot follow their channels): "
-                + "; ".join(f"{u['layer']}: {u['reason']}" for u in unpruned))
+        by_reason: dict[str, list[str]] = {}
+        for u in unpruned:
+            by_reason.setdefault(u["reason"], []).append(u["layer"])
+        ctx.log(f"{len(unpruned)} layers left unpruned (listed in the report under prune.unpruned):")
+        for reason, layers in by_reason.items():
+            ctx.log(f"  {', '.join(layers)}: {reason}")
     fit = fit_to_budget(work, groups, scores, budget, dense, ctx.example_input,
                         lambda goal: _search(groups, scores, scorer.scope, settings, estimate, goal), estimate,
                         aim=budget.tolerance / 2)

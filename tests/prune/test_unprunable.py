@@ -96,7 +96,7 @@ def test_shufflenetv2_prunes_what_it_can_and_lists_the_rest() -> None:
     # ... while the layers inside the branches were pruned, and the budget was met
     assert any(k.endswith("branch2.3") and w["after"] < w["before"] for k, w in summary["widths"].items())
     assert abs(result.achieved_reduction - 0.3) <= 0.05
-    assert any("left unpruned" in line and "net.stage2.1.branch2.5" in line for line in logs)
+    assert any("left unpruned" in line for line in logs) and any("net.stage2.1.branch2.5" in line for line in logs)
     # the plan replays on a fresh model (how pruned checkpoints load) and the result runs
     replayed = apply_plan(create_model("shufflenetv2", 3).eval(), result.plan, x)
     assert count(replayed, x) == count(result.model, x)
