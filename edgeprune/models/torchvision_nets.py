@@ -29,8 +29,9 @@ def _wrap(net: nn.Module, in_channels: int, source: str) -> LibraryNet:
     return LibraryNet(net, source)
 
 
-def _settle_bn(net: nn.Module, in_channels: int) -> None:
-    """Set the fresh net's BN running statistics from one fixed noise batch (momentum 1).
+def _settle_bn(net: nn.Module, in_channels: int, size: int = 224) -> None:
+    """Set the fresh net's BN running statistics from one fixed noise batch at the native size (momentum 1;
+    at small sizes the late layers see 1x1 maps whose batch variance is too small to normalise by).
 
     Hard-swish and the squeeze-excite gates shrink a fresh MobileNetV3's signal ~1000x in eval mode, which
     would make parity checks on untrained models vacuous; trained or loaded weights replace these statistics.
@@ -39,7 +40,7 @@ def _settle_bn(net: nn.Module, in_channels: int) -> None:
     saved = [m.momentum for m in bns]
     for m in bns:
         m.momentum = 1.0
-    noise = torch.randn(4, in_channels, 64, 64, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(4, in_channels, size, size, generator=torch.Generator().manual_seed(0))
     net.train()
     with torch.no_grad():
         net(noise)
