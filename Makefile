@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) -e ".[$(EXTRAS)]"
 	# the official TFLite Metadata reader the tests use; --no-deps: its own pins would downgrade protobuf
 	$(PIP) --no-deps tflite-support==0.4.4
+	# torchvision for the zoo's mobilenetv3_small/shufflenetv2 and torchvision:NAME; PyPI has only the CUDA build,
+	# whose torch pin would replace the CPU torch: --no-deps (edgeprune/models/_torchvision.py makes it importable)
+	$(PIP) --no-deps torchvision==0.28.0
 	touch $@
 
 # Optional second TFLite backend (ONNX -> onnx2tf on tensorflow-cpu, ~1.4 GB).

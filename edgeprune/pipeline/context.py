@@ -107,7 +107,9 @@ def prepare_data(cfg: BuildConfig) -> PreparedData:
     d = cfg.data
     ds = load_dataset(d.source, seed=cfg.seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
                       dicom_window=d.dicom_window)
-    size = d.image_size or max(32, ds.image_size[0])
+    from edgeprune.models import native_input_size
+
+    size = d.image_size or max(32, ds.image_size[0], native_input_size(cfg.model.name) or 0)
     in_ch = d.in_channels
     base = PreprocessContract(
         input_size=(size, size), in_channels=in_ch, source_channels=ds.channels,

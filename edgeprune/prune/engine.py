@@ -22,7 +22,7 @@ from edgeprune.budget import Budget, count
 from edgeprune.errors import EdgepruneError
 from edgeprune.prune.cost import CostModel
 from edgeprune.prune.criterion import Criterion, Procedure, Scorer
-from edgeprune.prune.fit import fit_to_budget, setup_groups
+from edgeprune.prune.fit import GroupSet, fit_to_budget, setup_groups
 from edgeprune.prune.graph import ChannelGroup, round_keep
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.types import PruneContext, PruneResult, PruneSettings
@@ -49,7 +49,7 @@ def score_groups(model: nn.Module, scorer: Scorer, ctx: PruneContext,
             raise RuntimeError(f"criterion {scorer.name} gave {s.numel()} scores for {g.channels} channels")
         scores[g.root_name] = torch.nan_to_num(s, nan=0.0, posinf=1e30, neginf=-1e30)
         kept_groups.append(g)
-    return kept_groups, scores
+    return GroupSet(kept_groups, groups.unpruned), scores
 
 
 @contextmanager
@@ -141,11 +141,20 @@ def prune_by_scores(model: nn.Module, scorer: Scorer, budget: Budget, ctx: Prune
     def estimate(keep: Keep) -> float:
         return budget.measure(*cost.estimate(groups, keep))
 
+    unpruned = groups.unpruned_summary() if isinstance(groups, GroupSet) else []
+    if unpruned:
+        by_reason: dict[str, list[str]] = {}
+        for u in unpruned:
+            by_reason.setdefault(u["reason"], []).append(u["layer"])
+        ctx.log(f"{len(unpruned)} layers left unpruned (listed in the report under prune.unpruned):")
+        for reason, layers in by_reason.items():
+            ctx.log(f"  {', '.join(layers)}: {reason}")
     fit = fit_to_budget(work, groups, scores, budget, dense, ctx.example_input,
                         lambda goal: _search(groups, scores, scorer.scope, settings, estimate, goal), estimate,
                         aim=budget.tolerance / 2)
     level = sum(1 - fit.keep[g.root_name] / g.channels for g in groups) / len(groups)
-    return fit.result(scorer.name, budget, dense, level, start)
+    notes = [f"{len(unpruned)} layers left unpruned: torch-pruning cannot follow their channels"] if unpruned else []
+    return fit.result(scorer.name, budget, dense, level, start, notes=notes, extra={"unpruned": unpruned})
 
 
 def cubic_schedule(final: float, steps: int) -> list[float]:

@@ -22,20 +22,43 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.prune.graph import ChannelGroup, build_graph, protected_modules, prunable_groups
 from edgeprune.prune.plan import PlanEntry, PruningPlan, apply_plan
 from edgeprune.prune.types import PruneResult, PruneSettings
+from edgeprune.prune.unprunable import Unprunable, split_unprunable
 
-__all__ = ["Fit", "evaluate_plan", "fit_to_budget", "plan_from_keep", "realise", "setup_groups"]
+__all__ = ["Fit", "GroupSet", "evaluate_plan", "fit_to_budget", "plan_from_keep", "realise", "setup_groups"]
 
 FIT_ROUNDS = 4  # real counts per fit: the first choice plus three corrections of the goal
 
 
-def setup_groups(model: nn.Module, example_input: torch.Tensor, settings: PruneSettings) -> list[ChannelGroup]:
-    """Every prunable dependency group of ``model`` (stable order), after floors and protected layers."""
+class GroupSet(list[ChannelGroup]):
+    """The prunable groups, plus ``unpruned``: the layers left as they are because torch-pruning cannot follow
+    their channels (each with the reason)."""
+
+    def __init__(self, groups: list[ChannelGroup], unpruned: list[Unprunable]) -> None:
+        super().__init__(groups)
+        self.unpruned = unpruned
+
+    def unpruned_summary(self) -> list[dict[str, str]]:
+        return [u.summary() for u in self.unpruned]
+
+
+def setup_groups(model: nn.Module, example_input: torch.Tensor, settings: PruneSettings) -> GroupSet:
+    """Every prunable dependency group of ``model`` (stable order), after floors and protected layers, without
+    the groups torch-pruning cannot follow (channel shuffle, split, unusual reshapes: see ``unpruned``)."""
     graph = build_graph(model, example_input)
     protected = protected_modules(model, settings.protect_stem, settings.protect_classifier)
-    groups = prunable_groups(model, graph, protected, settings.min_channels, settings.min_keep_ratio)
+    failures: dict[str, str] = {}
+    groups = prunable_groups(model, graph, protected, settings.min_channels, settings.min_keep_ratio, failures)
+    groups, unpruned = split_unprunable(model, graph, groups, example_input)
+    unpruned = sorted(unpruned + [Unprunable(n, why) for n, why in failures.items()], key=lambda u: u.layer)
+    if not groups and unpruned:
+        raise EdgepruneError(
+            f"no layer of this model can be pruned: torch-pruning cannot follow the channels of any of its "
+            f"{len(unpruned)} layer groups (e.g. '{unpruned[0].layer}': {unpruned[0].reason})",
+            "use a model without channel shuffles, channel splits or channel reshapes (e.g. mobilenetv3_small)",
+        )
     if not groups:
         raise EdgepruneError("no layer of this model can be pruned", "check protected layers and floors")
-    return groups
+    return GroupSet(groups, unpruned)
 
 
 def plan_from_keep(model: nn.Module, groups: list[ChannelGroup], scores: dict[str, torch.Tensor],

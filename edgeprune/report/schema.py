@@ -199,6 +199,10 @@ class PruneSummary(_Open):
     latency: dict[str, Any] | None = Field(
         None, description="latency budget only (edgeprune.latency): device, fingerprint, table, dense_ms, target_ms, "
         "predicted_ms, measured_ms, prediction_error, channel_multiple and its evidence, timings_taken, layer_ms")
+    unpruned: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="layers left unpruned because torch-pruning cannot follow their channels (channel shuffle, "
+                    "split, reshape): [{layer, reason}]")
 
 
 class SearchTrial(_Open):
