@@ -632,10 +632,17 @@ def main() -> None:
         if not (DATA / f"{d}.npz").is_file():
             sys.exit(f"error: {DATA / f'{d}.npz'} does not exist; fix: pass --datasets with files from {DATA}")
     if a.estimate_only:
+        wall = cpu = 0.0
         for d in datasets:
             for m in models:
                 ok, why = model_known(m)
-                console.print(f"{d}-{m}-{a.size}px: " + (json.dumps(estimate_cell(a, d, m)) if ok else why))
+                est = estimate_cell(a, d, m) if ok else {}
+                wall += est.get("estimated_train_seconds", 0)
+                cpu += est.get("epoch_cpu_seconds", 0) * est.get("epochs_total", 0)
+                console.print(f"{d}-{m}-{a.size}px: " + (json.dumps(est) if ok else why))
+        console.print(f"training alone: ~{wall / 3600:.1f} h at this machine's current speed, ~{cpu / 3600:.1f} h "
+                      "of CPU (one idle core; two threads take roughly 0.6x that); export, verify, profile, the "
+                      "bare conversions and the latency tables come on top")
         return
     results = load_results(a.json)
     if results.get("cells") and bool(results.get("smoke")) != a.smoke:
