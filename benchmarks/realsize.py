@@ -453,8 +453,14 @@ def mark(value: float | None, target: float, higher: bool = True) -> str:
 def markdown(results: dict[str, Any]) -> str:
     lines = ["# Real-size speed (issue 15): dense fp32 vs the best gate-passing pruned artifact", ""]
     if results.get("smoke"):
-        lines += ["**SMOKE RUN** — cheap settings to check the script works; the numbers say nothing about the "
-                  "targets. The real grid is 224 px with the settings in the command below.", ""]
+        lines += ["**SMOKE RUN** — cheap settings (small inputs, one epoch) on a shared, busy machine, only to "
+                  "check that the script works end to end; the numbers say nothing about the targets. The real "
+                  "grid is 224 px: `benchmarks/realsize.py` with its defaults.", ""]
+    load = results.get("load_average")
+    if load:
+        lines += [f"Machine load (1/5/15-min averages, {load['cores']} cores): {load['start']} at the start, "
+                  f"{load['end']} at the end of the last invocation; latency and build times are only comparable "
+                  "when it stays below the core count.", ""]
     lines += [f"Command: `{results.get('command', '')}`", "",
               "Targets (vs dense fp32, ResNet-18 and DenseNet-121): ≥10× lower latency, ≥12× smaller, ≥5× less "
               "model memory, ≤1 pp balanced-accuracy loss; speedup efficiency of pruning ≥0.9; build overhead "
@@ -654,7 +660,7 @@ def main() -> None:
     if not results["latency_aware_available"]:
         console.print("[yellow]note: edgeprune.build has no 'latency_reduction' parameter in this checkout: the "
                       "latency-aware column is skipped[/yellow]")
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("realsize", total=len(datasets) * len(models))
@@ -663,6 +669,8 @@ def main() -> None:
                 run_cell(a, d, m, results, progress, task)
                 progress.advance(task)
     results["last_invocation_seconds"] = round(time.perf_counter() - start, 1)
+    results["load_average"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()],
+                               "cores": os.cpu_count()}
     save_results(a.json, results)
     console.print(a.json.with_suffix(".md").read_text())
     console.print(f"wrote {a.json} and {a.json.with_suffix('.md')}")
