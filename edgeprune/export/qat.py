@@ -84,7 +84,8 @@ class QATSession:
         example = example[:1].float()
         module: Any = quantized
         if io_layout == "NHWC":
-            module = litert_torch.to_channel_last_io(quantized, args=[0]).eval()
+            module = litert_torch.to_channel_last_io(quantized, args=[0])
+            module.training = False  # .eval() would recurse into the exported graph, which refuses it
             example = example.permute(0, 2, 3, 1).contiguous()
         with torch.no_grad():
             return litert_torch.convert(
