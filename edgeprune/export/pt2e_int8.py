@@ -137,7 +137,10 @@ def _tensor(gm: Any, arg: Any) -> Any:
 
 
 def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> None:
-    """Annotate cat / add / mul / avg-pool / hardswish nodes the source-partition annotators missed."""
+    """Annotate cat / add / mul / avg-pool / hardswish / silu nodes the source-partition annotators missed.
+
+    ReLU and ReLU6 (hardtanh) are left to litert-torch: fused into the conv before them, or sharing its scale.
+    """
     from litert_torch.quantize.pt2e_quantizer_utils import (
         _is_annotated,
         get_input_act_qspec,
@@ -181,8 +184,7 @@ def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> Non
             if float_tensor(src):
                 annotate(node, {src: in_spec}, SharedQuantizationSpec((src, node)))
         elif _aten(node, "hardswish.default", "hardswish_.default", "hardsigmoid.default", "hardsigmoid_.default",
-                   "silu.default", "silu_.default", "relu.default", "relu_.default", "hardtanh.default",
-                   "hardtanh_.default"):  # fmt: skip
+                   "silu.default", "silu_.default"):  # fmt: skip
             src = node.args[0]
             if float_tensor(src):
                 annotate(node, {src: in_spec}, out_spec)

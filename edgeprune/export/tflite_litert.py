@@ -3,7 +3,9 @@
 * fp32: ``litert_torch.convert``
 * fp16 / dynamic-int8: AI Edge Quantizer recipes applied to the fp32 flatbuffer (FLOAT_CASTING, dynamic_wi8_afp32)
 * int8: PT2E static quantization (symmetric, per-channel) calibrated on ``calib_inputs``, then converted;
-  litert-torch gives int8 input and output tensors, recorded in the artifact's TensorInfo. ``io_dtype``
+  litert-torch gives int8 input and output tensors, recorded in the artifact's TensorInfo. The quantizer
+  annotates every op (concatenations share one scale across their inputs and output) and batch norms no conv
+  precedes become depthwise convs, so the whole graph is integer (:mod:`edgeprune.export.pt2e_int8`). ``io_dtype``
   float32 / uint8 adds QUANTIZE / DEQUANTIZE ops at the graph edges (``set_tflite_io_dtype``).
 * NHWC I/O: the model is wrapped with ``litert_torch.to_channel_last_io`` before conversion.
 """
