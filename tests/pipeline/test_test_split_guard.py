@@ -1,9 +1,9 @@
 """The test split is read once, for the final verdict: the guard, and the verify stage with a real int8 repair.
 
 The repair case is the outlier model of tests/export/test_onnx2tf.py: its full-int8 file loses two of three
-classes, so the ladder has to run (per-channel skipped, quantization-aware training fails its first epoch and
-passes its second). Every choice of that ladder must be made on the validation split; the test split must be read exactly
-once, after it, for the verdict of the exported and the chosen repaired artifacts.
+classes, so the ladder has to run (per-channel skipped, quantization-aware training fails its first epoch
+and passes its second). Every choice of that ladder must be made on the validation split; the test split
+must be read exactly once, after it, for the verdict of the exported and the chosen repaired artifacts.
 """
 
 from __future__ import annotations
