@@ -53,6 +53,42 @@ def _delegation(path: Path, n_ops: int) -> dict[str, Any]:
     return {"delegated": len(delegated), "partitions": partitions, "not_delegated_ops": dict(Counter(left))}
 
 
+def float_ops(path: str | Path) -> dict[str, int]:
+    """Ops that read or write a float32 activation, by op name; empty = the graph is fully integer.
+
+    The QUANTIZE that reads a float graph input and the DEQUANTIZE that writes a float graph output are the
+    file's float I/O edges (``io_dtype=float32``) and are not counted; constants are not activations.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    graph = model.Subgraphs(0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+    io_in = {int(t) for t in graph.InputsAsNumpy()} if graph.InputsLength() else set()
+    io_out = {int(t) for t in graph.OutputsAsNumpy()} if graph.OutputsLength() else set()
+
+    def float_activation(t: int) -> bool:
+        if t < 0 or graph.Tensors(t).Type() != schema.TensorType.FLOAT32:
+            return False
+        buf = model.Buffers(graph.Tensors(t).Buffer())
+        return not (buf is not None and (buf.DataLength() or buf.Size()))
+
+    found: Counter[str] = Counter()
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        ins = [int(t) for t in op.InputsAsNumpy()] if op.InputsLength() else []
+        outs = [int(t) for t in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        if name == "QUANTIZE" and ins and ins[0] in io_in:
+            continue
+        if name == "DEQUANTIZE" and outs and set(outs) <= io_out:
+            continue
+        if any(float_activation(t) for t in ins + outs):
+            found[name] += 1
+    return dict(found)
+
+
 def op_report(path: str | Path) -> dict[str, Any]:
     """Op histogram, TRANSPOSE / QUANTIZE / DEQUANTIZE counts, XNNPACK delegated vs not, and plain-text hints."""
     path = Path(path)
@@ -64,7 +100,7 @@ def op_report(path: str | Path) -> dict[str, Any]:
         "file": path.name, "quantization": info.quantization, "ops_total": n_ops,
         "op_histogram": dict(sorted(info.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
         "transpose": info.n_transpose, "quantize": info.n_quantize, "dequantize": info.n_dequantize,
-        "delegate": "XNNPACK",
+        "delegate": "XNNPACK", "float_ops": float_ops(path),
     }  # fmt: skip
     deleg = _delegation(path, n_ops)
     if "error" in deleg:
@@ -105,6 +141,9 @@ def _hints(r: dict[str, Any], quantization: str) -> list[str]:
         hints.append(
             f"{qdq} QUANTIZE/DEQUANTIZE op(s) next to {compute} compute op(s): I/O conversion or ops left in float"
         )
+    if quantization in ("full-int8", "partial-int8") and r.get("float_ops"):
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(r["float_ops"].items()))
+        hints.append(f"ops that still compute in float32 inside the integer graph: {ops}")
     if quantization == "dynamic-int8" and r["not_delegated_nodes"]:
         hints.append(
             "dynamic-range int8 ops XNNPACK rejects run slower than fp32; prefer full int8 or fp32 here"

@@ -3,7 +3,9 @@
 * fp32: ``litert_torch.convert``
 * fp16 / dynamic-int8: AI Edge Quantizer recipes applied to the fp32 flatbuffer (FLOAT_CASTING, dynamic_wi8_afp32)
 * int8: PT2E static quantization (symmetric, per-channel) calibrated on ``calib_inputs``, then converted;
-  litert-torch gives int8 input and output tensors, recorded in the artifact's TensorInfo. ``io_dtype``
+  litert-torch gives int8 input and output tensors, recorded in the artifact's TensorInfo. The quantizer
+  annotates every op (concatenations share one scale across their inputs and output) and batch norms no conv
+  precedes become depthwise convs, so the whole graph is integer (:mod:`edgeprune.export.pt2e_int8`). ``io_dtype``
   float32 / uint8 adds QUANTIZE / DEQUANTIZE ops at the graph edges (``set_tflite_io_dtype``).
 * NHWC I/O: the model is wrapped with ``litert_torch.to_channel_last_io`` before conversion.
 """
@@ -103,19 +105,22 @@ def _export_for_calibration(module: Any, example: Any, calib: Any) -> tuple[Any,
 def _convert_int8(module: Any, example: Any, calib: Any, quantizer: Any = None) -> bytes:
     """PT2E static int8: prepare, calibrate on ``calib``, convert (weights kept unfolded), then lower.
 
-    ``quantizer`` defaults to per-channel symmetric int8 everywhere (the repair ladder passes one that keeps
-    chosen modules in float).
+    ``quantizer`` defaults to per-channel symmetric int8 everywhere with every op annotated
+    (:func:`edgeprune.export.pt2e_int8.int8_quantizer`; the repair ladder passes one that keeps chosen modules in
+    float). Batch norms no convolution precedes become depthwise convs first, so the file stays fully integer.
     """
     import litert_torch
     import torch
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from edgeprune.export.pt2e_int8 import batchnorm_to_depthwise, int8_quantizer
+
     if quantizer is None:
-        quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+        quantizer = int8_quantizer()
     graph, chunk = _export_for_calibration(module, example, calib)
+    batchnorm_to_depthwise(graph)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for i in range(0, len(calib), chunk):

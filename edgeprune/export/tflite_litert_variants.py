@@ -2,6 +2,7 @@
 
 * :class:`PT2EFloatLayersExporter` - PT2E int8 with chosen torch modules left in float
 * :class:`AEQInt16Exporter` - int16 activations / int8 weights with AI Edge Quantizer (no TensorFlow needed)
+* :class:`QATExporter` - the current state of a quantization-aware training session, lowered to full int8
 """
 
 from __future__ import annotations
@@ -32,18 +33,17 @@ class PT2EFloatLayersExporter(LiteRTTorchExporter):
         return meta
 
     def _export(self, req: ExportRequest, tmp_path: Path) -> None:
-        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+        from edgeprune.export.pt2e_int8 import int8_quantizer
 
         module, example, calib = _layout_wrap(req)
-        quantizer = _skip_modules_quantizer(PT2EQuantizer, self.float_modules)
-        quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
+        quantizer = int8_quantizer(_outside_modules(self.float_modules))
         with _quiet_converter():
             data = _convert_int8(module, example, calib, quantizer)
         tmp_path.write_bytes(set_tflite_io_dtype(data, self.resolve_io_dtype(req)))
 
 
-def _skip_modules_quantizer(base: type, skip: tuple[str, ...]) -> Any:
-    """A PT2EQuantizer that leaves every node created inside the modules named ``skip`` unannotated (float).
+def _outside_modules(skip: tuple[str, ...]) -> Any:
+    """A node filter that is False for every node created inside the modules named ``skip`` (left in float).
 
     ``set_module_name(name, None)`` would say the same, but litert-torch 0.10 refuses a None config and its
     name filter expects the older ``L__self___`` key spelling of ``nn_module_stack``, so the filter here reads
@@ -56,11 +56,7 @@ def _skip_modules_quantizer(base: type, skip: tuple[str, ...]) -> Any:
         names = {str(v[0]).removeprefix("L['self'].") for v in stack.values()}
         return not any(n == w or n.endswith("." + w) for n in names for w in wanted)  # also under a wrapper
 
-    class SkipModules(base):  # type: ignore[misc, valid-type]
-        def _annotate_for_static_quantization_config(self, model: Any) -> Any:
-            return self._annotate_all_static_patterns(model, self.global_config, outside)
-
-    return SkipModules()
+    return outside
 
 
 class AEQInt16Exporter(LiteRTTorchExporter):
@@ -92,3 +88,20 @@ def _signature_input(model: bytes) -> str:
 
     runner = Interpreter(model_content=model).get_signature_runner()
     return next(iter(runner.get_input_details()))
+
+
+class QATExporter(LiteRTTorchExporter):
+    """Full int8 from a :class:`edgeprune.export.qat.QATSession` (its fake-quantized weights and ranges)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def metadata_for(self, req: ExportRequest) -> dict[str, Any]:
+        meta = super().metadata_for(req)
+        meta["export"]["qat_epochs"] = self.session.epochs
+        return meta
+
+    def _export(self, req: ExportRequest, tmp_path: Path) -> None:
+        with _quiet_converter():
+            data = self.session.lowered(req.example_input, req.io_layout)
+        tmp_path.write_bytes(set_tflite_io_dtype(data, self.resolve_io_dtype(req)))

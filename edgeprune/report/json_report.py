@@ -33,6 +33,28 @@ def _prune_view(prune: Any) -> dict[str, Any] | None:
     return {k: v for k, v in prune.report_view().items() if k != "search"} or None
 
 
+def _repair_step(att: dict[str, Any]) -> dict[str, Any]:
+    metrics = att.get("metrics") or {}
+    return {"rung": att["rung"], "step": att["step"], "status": att["status"], "reason": att.get("reason", ""),
+            "file": att.get("file"), "quantization": (att.get("artifact") or {}).get("quantization"),
+            "balanced_accuracy": metrics.get("balanced_accuracy")}  # fmt: skip
+
+
+def repair_summaries(repairs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """report.json's view of verify's int8 repair ladders: every attempt, the rung that won and why."""
+    out = []
+    for name, record in repairs.items():
+        steps = [_repair_step(a) for a in record.get("attempts", [])]
+        won = next((s for s in steps if s["status"] == "passed"), None)
+        if won is not None:
+            why = f"rung {won['rung']} ({won['step']}) passed the gate on validation: {won['reason']}"
+        else:
+            why = record.get("skipped") or "no rung passed the gate on validation"
+        out.append({"artifact": name, "selection_split": record.get("selection_split", "val"), "won": won,
+                    "why": why, "attempts": steps})  # fmt: skip
+    return out
+
+
 def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The stable, documented ``report.json`` (docs/report-json.md, edgeprune.report.schema)."""
     from edgeprune import __version__
@@ -66,6 +88,7 @@ def build_report(manifest: Manifest, rows: list[dict[str, Any]]) -> dict[str, An
             "selection_split": verify.selection_split if verify else None,
             "test_reads": list(verify.test_reads) if verify else [],
             "power": verify.gate_power if verify else None,
+            "repairs": repair_summaries(verify.repairs) if verify else [],
         },
         "stages": [{"name": s.name, "status": s.status, "seconds": s.seconds, "key": s.key} for s in manifest.stages],
         "versions": manifest.versions,

@@ -157,6 +157,28 @@ class GatePower(_Strict):
     splits: dict[str, SplitPower] = Field(description="val, test")
 
 
+class RepairStep(_Strict):
+    """One attempt of the int8 repair ladder, as judged on the validation split."""
+
+    rung: int
+    step: str = Field(description="per-channel | qat | calibration | int16-activations | float-layers")
+    status: Literal["passed", "failed", "skipped", "unavailable", "error"]
+    reason: str = Field(description="what the attempt tried, and why it was skipped or failed to convert")
+    file: str | None = Field(None, description="the variant's file, relative to the run directory")
+    quantization: str | None = None
+    balanced_accuracy: float | None = Field(None, description="on the validation split")
+
+
+class RepairSummary(_Strict):
+    """The int8 repair ladder of one full-int8 artifact the gate rejected on the validation split."""
+
+    artifact: str = Field(description="the rejected artifact")
+    selection_split: str = Field(description="val: every choice of the ladder read the validation split")
+    won: RepairStep | None = Field(None, description="the first attempt that passed (null: none did)")
+    why: str = Field(description="one line: which rung won and what it did, or why nothing was chosen")
+    attempts: list[RepairStep] = Field(default_factory=list)
+
+
 class GateSummary(_Strict):
     enabled: bool
     passed: bool | None = Field(description="null when nothing was verified or the gate is disabled")
@@ -166,6 +188,7 @@ class GateSummary(_Strict):
     selection_split: str | None = Field(None, description="split every choice (e.g. the int8 repair) read: val")
     test_reads: list[str] = Field(default_factory=list, description="each read of the test split, by purpose")
     power: GatePower | None = None
+    repairs: list[RepairSummary] = Field(default_factory=list, description="int8 repair ladders run on validation")
 
 
 class StageEntry(_Strict):

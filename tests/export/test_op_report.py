@@ -82,6 +82,7 @@ def test_fp32_fully_delegated_with_input_transpose(files):
     assert r["transpose"] >= 1 and r["quantize"] == r["dequantize"] == 0
     assert r["not_delegated_nodes"] == 0 and r["delegate_partitions"] == 1
     assert any("TRANSPOSE" in h for h in r["hints"])
+    assert r["float_ops"].get("CONV_2D") == 2  # every op of a float file computes in float
 
 
 def test_dynamic_range_depthwise_falls_out_of_xnnpack(files):
@@ -90,6 +91,7 @@ def test_dynamic_range_depthwise_falls_out_of_xnnpack(files):
     assert r["quantization"] == "dynamic-int8"
     assert r["not_delegated_ops"].get("DEPTHWISE_CONV_2D") == 1
     assert r["delegate_partitions"] >= 2  # the graph is split around the rejected op
+    assert r["float_ops"]  # dynamic range: float activations between the int8-weight ops
     assert any("outside XNNPACK" in h and "DEPTHWISE_CONV_2D" in h for h in r["hints"])
 
 
@@ -98,6 +100,7 @@ def test_float_io_adds_one_quantize_and_one_dequantize(files):
     for r in (native, float_io):
         _consistent(r)
         assert r["quantization"] == "full-int8" and r["not_delegated_nodes"] == 0
+        assert r["float_ops"] == {}  # float I/O edges (QUANTIZE in, DEQUANTIZE out) are not float compute
     assert float_io["quantize"] == native["quantize"] + 1
     assert float_io["dequantize"] == native["dequantize"] + 1
     assert float_io["ops_total"] == native["ops_total"] + 2

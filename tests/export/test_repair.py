@@ -17,7 +17,7 @@ from edgeprune.artifacts.tflite import inspect_tflite
 from edgeprune.artifacts.tflite_metadata import read_tflite_metadata
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import get_exporter
-from edgeprune.export.repair import RepairInputs, is_repairable, modules_in_tensor_name, repair_int8
+from edgeprune.export.repair import RUNGS, RepairInputs, is_repairable, modules_in_tensor_name, repair_int8
 from edgeprune.gate import evaluate_gate
 from edgeprune.metrics import classification_metrics, paired_bootstrap_delta
 from edgeprune.runtimes import open_session
@@ -78,13 +78,14 @@ def _check_attempts(attempts: list[dict], out: Path) -> None:
 
 def test_ladder_on_litert_int8(failing):
     out, arts = failing
-    attempts = repair_int8(inputs(out), arts["litert-torch"], evaluate)
+    no_qat = tuple(r for r in RUNGS if r != "qat")  # the post-training rungs (QAT: tests/quant/test_qat_rung.py)
+    attempts = repair_int8(inputs(out), arts["litert-torch"], evaluate, rungs=no_qat)
     _check_attempts(attempts, out)
     steps = [(a["rung"], a["step"], a["status"]) for a in attempts]
     assert steps == [
         (1, "per-channel", "skipped"),
-        (2, "calibration", "failed"),
-        (3, "int16-activations", "passed"),
+        (3, "calibration", "failed"),
+        (4, "int16-activations", "passed"),
     ]
     assert "already per-channel" in attempts[0]["reason"]
     assert attempts[1]["config"]["calib_size"] == 4 * len(outlier_case()["calib_ids"])
@@ -101,7 +102,7 @@ def test_ladder_on_litert_int8(failing):
 
 
 def test_float_layers_rung_on_litert(failing):
-    """Rung 4 alone: the ranking finds the outlier conv; PT2E leaves its modules (and its reader) in float."""
+    """Rung 5 alone: the ranking finds the outlier conv; PT2E leaves its modules (and its reader) in float."""
     out, arts = failing
     attempts = repair_int8(inputs(out), arts["litert-torch"], evaluate, rungs=("float-layers",))
     _check_attempts(attempts, out)
@@ -120,9 +121,10 @@ def test_ladder_on_onnx2tf_per_tensor(failing):
     attempts = repair_int8(inputs(out), arts["onnx2tf"], evaluate)
     _check_attempts(attempts, out)
     steps = [(a["step"], a["status"]) for a in attempts]
-    assert steps == [("per-channel", "failed"), ("calibration", "failed"), ("int16-activations", "passed")]
+    assert steps == [("per-channel", "failed"), ("qat", "skipped"), ("calibration", "failed"),
+                     ("int16-activations", "passed")]
     assert attempts[0]["artifact"]["precision"] == "int8"  # per-channel weights from then on
-    assert attempts[1]["artifact"]["precision"] == "int8"
+    assert attempts[2]["artifact"]["precision"] == "int8"
 
 
 @needs_tf

@@ -36,6 +36,8 @@ class RepairInputs:
     calib_factor: int = 4
     max_float_groups: int = 2
     rank_samples: int = 16
+    qat_epochs: int = 3  # quantization-aware training: at most this many epochs, each judged on validation
+    qat_lr: float = 1e-3
     log: Callable[[str], None] = lambda _msg: None
 
 
@@ -124,14 +126,16 @@ def request(inp: RepairInputs, cfg: RepairConfig, name: str, out_dir: Path | Non
 
 
 def try_variant(run: LadderRun, cfg: RepairConfig, name: str, number: int, step: str, reason: str,
-                float_modules: tuple[str, ...] = ()) -> Attempt:  # fmt: skip
-    """Export one variant and put it through ``evaluate``; conversion errors become an 'error' attempt."""
+                float_modules: tuple[str, ...] = (), exporter: Exporter | None = None) -> Attempt:  # fmt: skip
+    """Export one variant (with ``exporter``, else the one ``cfg`` names) and put it through ``evaluate``;
+    conversion errors become an 'error' attempt."""
     inp = run.inputs
     out = attempt(number, step, "error", reason, cfg)
     start = time.perf_counter()
     note = {"of": name.split("_repair")[0], "rung": number, "step": step, "reason": reason}
     try:
-        record: ArtifactRecord = exporter_for(cfg, float_modules).export(request(inp, cfg, name, note=note))
+        maker = exporter if exporter is not None else exporter_for(cfg, float_modules)
+        record: ArtifactRecord = maker.export(request(inp, cfg, name, note=note))
         path = Path(inp.out_dir) / record.file
         result = run.evaluate(path)
     except EdgepruneError as exc:

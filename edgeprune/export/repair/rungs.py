@@ -1,16 +1,20 @@
-"""The four rungs of the int8 repair ladder, cheapest first.
+"""The five rungs of the int8 repair ladder: the full-int8 ones first, then the costlier formats.
 
 1. ``per-channel``        per-channel weights, if the failing file had per-tensor weights
-2. ``calibration``        a larger class-stratified calibration set (``calib_factor`` x, capped at the train split)
-3. ``int16-activations``  16-bit activations with int8 weights (onnx2tf when ``[tf]`` is installed, otherwise
+2. ``qat``                quantization-aware training through PT2E (``prepare_qat_pt2e``) on the train split, one
+                          full-int8 file per epoch, each judged by ``evaluate`` (validation): the first that passes
+                          wins (litert-torch only; at most ``qat_epochs`` epochs)
+3. ``calibration``        a larger class-stratified calibration set (``calib_factor`` x, capped at the train split)
+4. ``int16-activations``  16-bit activations with int8 weights (onnx2tf when ``[tf]`` is installed, otherwise
                           AI Edge Quantizer ``static_wi8_ai16`` on the litert-torch float model)
-4. ``float-layers``       keep the most sensitive layers in float (ranked by :func:`rank_layers`): the top op plus
+5. ``float-layers``       keep the most sensitive layers in float (ranked by :func:`rank_layers`): the top op plus
                           the ops that consume its output (onnx2tf: TFLite denylist; litert-torch: PT2E quantizer
                           config ``None`` for their modules); then the top two.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from collections.abc import Iterator
 from dataclasses import replace
@@ -39,6 +43,38 @@ class PerChannel(Rung):
         cfg.precision = "int8"
         yield run.try_int8(number, self.step, "repair1_per_channel",
                            "per-channel weight scales instead of one scale per tensor")  # fmt: skip
+
+
+class QuantizationAwareTraining(Rung):
+    step = "qat"
+
+    def attempts(self, run: LadderRun, number: int) -> Iterator[Attempt]:
+        import torch
+
+        cfg, inp = run.config, run.inputs
+        if cfg.backend != "litert-torch":
+            yield attempt(number, self.step, "skipped", f"QAT goes through PT2E (litert-torch), not {cfg.backend}")
+            return
+        if not installed("torchao") or inp.qat_epochs < 1:
+            yield attempt(number, self.step, "unavailable", "needs torchao (edgeprune[tflite]) and qat_epochs >= 1")
+            return
+        from edgeprune.export.qat import QATSession
+        from edgeprune.export.tflite_litert_variants import QATExporter
+
+        trial = replace(cfg, precision="int8")
+        n = len(inp.train_y)
+        try:
+            session = QATSession(copy.deepcopy(inp.model).eval(), inp.train_x, inp.train_y,
+                                 torch.as_tensor(inp.train_x)[list(cfg.calib_ids)], seed=inp.seed, lr=inp.qat_lr)
+        except Exception as exc:  # noqa: BLE001 - a graph PT2E cannot prepare for training is 'unavailable'
+            yield attempt(number, self.step, "unavailable", f"PT2E cannot prepare this model for QAT: {exc}"[:300])
+            return
+        for epoch in range(1, inp.qat_epochs + 1):
+            loss = session.epoch()
+            why = (f"quantization-aware training (PT2E fake quantization, distilled from the float model), epoch "
+                   f"{epoch} of at most {inp.qat_epochs} on the {n} train images (loss {loss:.3f})")
+            yield try_variant(run, trial, f"{run.name}_repair_qat{epoch}", number, self.step, why,
+                              exporter=QATExporter(session))  # fmt: skip
 
 
 class Calibration(Rung):
@@ -112,5 +148,7 @@ class FloatLayers(Rung):
             yield att
 
 
-LADDER: tuple[Rung, ...] = (PerChannel(), Calibration(), Int16Activations(), FloatLayers())
+LADDER: tuple[Rung, ...] = (
+    PerChannel(), QuantizationAwareTraining(), Calibration(), Int16Activations(), FloatLayers()
+)
 RUNGS = tuple(r.step for r in LADDER)
