@@ -273,6 +273,7 @@ def run_cell(a: argparse.Namespace, cell: dict[str, Any], payload: dict[str, Any
         builds[method] = run_one(a, cell, method, level)
         save(out, payload)
         print(f"[{key}] {method}: {short(builds[method])}", flush=True)
+    entry["summary"] = cell_summary(entry)
     entry["done"] = True
     save(out, payload)
 
@@ -301,30 +302,67 @@ def _num(v: float | None, fmt: str = ".2f") -> str:
     return "–" if v is None else format(v, fmt)
 
 
+def _pp(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1f}"
+
+
+def cell_summary(c: dict[str, Any]) -> dict[str, Any]:
+    """Per cell: what the search said on val, its test verdict, and the largest MAC cut that passed on test."""
+    builds = c["builds"]
+    s = builds.get("search", {})
+    for b in builds.values():  # recomputed, so a stored entry follows the current verdict rule
+        if b.get("test_passed") is not None:
+            b["verdict"] = verdict({**b, "limit": b.get("limit", c["contract"])})
+    chosen = (s.get("search") or {}).get("chosen")
+    passing = [(b["macs_reduction"], m, b.get("speedup")) for m, b in builds.items()
+               if b.get("verdict") == "passed" and b.get("macs_reduction") is not None]
+    best = max(passing, default=None)
+    return {
+        "search_val": search_outcome(s) if s else "not run",
+        "chosen": chosen,
+        "search_test_verdict": s.get("verdict") if chosen else "test not read (nothing chosen)",
+        "val_test_agree": None if not chosen else s.get("verdict") == "passed",
+        "best_passing": None if best is None else {"macs_reduction": best[0], "method": best[1], "speedup": best[2]},
+        "search_seconds": s.get("seconds"),
+        "cell_seconds": round(sum(b.get("seconds", 0.0) for b in builds.values()), 1),
+    }
+
+
 def markdown_table(payload: dict[str, Any]) -> str:
-    lines = ["| data | model | contract | seed | method | MACs −% | speedup (1t) | test bal. acc (dense) | "
-             "test verdict | val verdict | agree | UB drop bal / worst (pp) | wall s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    """Two tables: one line per cell, then one line per build (search and the single shots)."""
+    lines = ["| data | model | contract | seed | search on val | chosen trial | search's test verdict | val = test | "
+             "largest −MACs passing on test (speedup) | search s | cell s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in sorted(payload["cells"]):
+        c = payload["cells"][key]
+        cs = cell_summary(c)
+        ch = cs["chosen"]
+        chosen = "–" if not ch else f"{ch['criterion']}, −{100 * ch['macs_reduction']:.0f} %, {ch['epochs']} ep"
+        agree = "–" if cs["val_test_agree"] is None else ("yes" if cs["val_test_agree"] else "no")
+        bp = cs["best_passing"]
+        best = "none" if bp is None else f"−{100 * bp['macs_reduction']:.1f} % ({bp['method']}, ×{_num(bp['speedup'])})"
+        lines.append(f"| {c['dataset']} | {c['model']} | {c['contract']:g} pp | {c['seed']} | {cs['search_val']} | "
+                     f"{chosen} | {cs['search_test_verdict']} | {agree} | {best} | {_num(cs['search_seconds'], '.0f')} "
+                     f"| {cs['cell_seconds']:.0f} |")
+    lines += ["", "| data | model | contract | seed | build | MACs −% | speedup (1 thread) | test bal. acc (dense) | "
+              "drop point bal / worst class (pp) | drop upper bound bal / worst class (pp) | test verdict | wall s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(payload["cells"]):
         c = payload["cells"][key]
         for method in ("search", *SINGLE_SHOTS):
             b = c["builds"].get(method)
             if b is None:
                 continue
-            val = "–"
-            if method == "search":
-                srch = b.get("search") or {}
-                val = "pass" if srch.get("chosen") else "none met"
-            agree = "–"
-            if method == "search" and b.get("verdict"):
-                agree = "yes" if (val == "pass") == (b["verdict"] == "passed") else "no"
-            ub = (f"{_num(b.get('test_bal_acc_drop_ub_pp'), '.1f')} / "
-                  f"{_num(b.get('test_worst_class_drop_ub_pp'), '.1f')}")
+            if b.get("macs_reduction") is None:
+                lines.append(f"| {c['dataset']} | {c['model']} | {c['contract']:g} pp | {c['seed']} | {method} | "
+                             f"– | – | – | – | – | no artifact: {search_outcome(b)} | {b['seconds']:.0f} |")
+                continue
             lines.append(
                 f"| {c['dataset']} | {c['model']} | {c['contract']:g} pp | {c['seed']} | {method} | "
                 f"{_pct(b.get('macs_reduction'))} | {_num(b.get('speedup'))} | {_pct(b.get('test_balanced_accuracy'))}"
-                f" ({_pct(b.get('dense_test_balanced_accuracy'))}) | {b.get('verdict', 'no artifact')} | {val} | "
-                f"{agree} | {ub} | {b['seconds']:.0f} |")
+                f" ({_pct(b.get('dense_test_balanced_accuracy'))}) | {_pp(b.get('test_bal_acc_drop_pp'))} / "
+                f"{_pp(b.get('test_worst_class_drop_pp'))} | {_pp(b.get('test_bal_acc_drop_ub_pp'))} / "
+                f"{_pp(b.get('test_worst_class_drop_ub_pp'))} | {b.get('verdict')} | {b['seconds']:.0f} |")
     return "\n".join(lines)
 
 
