@@ -205,6 +205,13 @@ def verdict(r: dict[str, Any]) -> str:
     return "uncertifiable" if weak_bal or weak_class else "unproven"
 
 
+def point_rule(b: dict[str, Any], limit: float) -> str:
+    """What a point-estimate, aggregate-metric rule (NNCF's accuracy-aware mode, the Beta-Rank paper's "no loss")
+    would say on test: pass when the balanced-accuracy drop itself is within the limit, classes unchecked."""
+    drop = b.get("test_bal_acc_drop_pp")
+    return "–" if drop is None else ("pass" if drop <= limit else "fail")
+
+
 def search_outcome(b: dict[str, Any]) -> str:
     """What the search said on validation: chose a trial, or none met the contract (and whether val could certify)."""
     srch = b.get("search") or {}
@@ -345,8 +352,9 @@ def markdown_table(payload: dict[str, Any]) -> str:
                      f"{chosen} | {cs['search_test_verdict']} | {agree} | {best} | {_num(cs['search_seconds'], '.0f')} "
                      f"| {cs['cell_seconds']:.0f} |")
     lines += ["", "| data | model | contract | seed | build | MACs −% | speedup (1 thread) | test bal. acc (dense) | "
-              "drop point bal / worst class (pp) | drop upper bound bal / worst class (pp) | test verdict | wall s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "drop point bal / worst class (pp) | drop upper bound bal / worst class (pp) | test verdict | "
+              "aggregate point rule | wall s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(payload["cells"]):
         c = payload["cells"][key]
         for method in ("search", *SINGLE_SHOTS):
@@ -355,14 +363,15 @@ def markdown_table(payload: dict[str, Any]) -> str:
                 continue
             if b.get("macs_reduction") is None:
                 lines.append(f"| {c['dataset']} | {c['model']} | {c['contract']:g} pp | {c['seed']} | {method} | "
-                             f"– | – | – | – | – | no artifact: {search_outcome(b)} | {b['seconds']:.0f} |")
+                             f"– | – | – | – | – | no artifact: {search_outcome(b)} | – | {b['seconds']:.0f} |")
                 continue
             lines.append(
                 f"| {c['dataset']} | {c['model']} | {c['contract']:g} pp | {c['seed']} | {method} | "
                 f"{_pct(b.get('macs_reduction'))} | {_num(b.get('speedup'))} | {_pct(b.get('test_balanced_accuracy'))}"
                 f" ({_pct(b.get('dense_test_balanced_accuracy'))}) | {_pp(b.get('test_bal_acc_drop_pp'))} / "
                 f"{_pp(b.get('test_worst_class_drop_pp'))} | {_pp(b.get('test_bal_acc_drop_ub_pp'))} / "
-                f"{_pp(b.get('test_worst_class_drop_ub_pp'))} | {b.get('verdict')} | {b['seconds']:.0f} |")
+                f"{_pp(b.get('test_worst_class_drop_ub_pp'))} | {b.get('verdict')} | {point_rule(b, c['contract'])} | "
+                f"{b['seconds']:.0f} |")
     return "\n".join(lines)
 
 
