@@ -223,6 +223,18 @@ def search_outcome(b: dict[str, Any]) -> str:
     return "none met"
 
 
+def same_shot(cell_dir: Path, method: str, cfg: Any) -> Path | None:
+    """A finished single shot of another contract at the same budget: its pruned, recovered and exported files
+    are the same (only the gate's limits differ), so copying it leaves only verify to rerun."""
+    if method == "search":
+        return None
+    for other in sorted(cell_dir.glob(f"c*-{method}")):
+        rep = other / "report.json"
+        if rep.is_file() and json.loads(rep.read_text())["config"]["prune"] == cfg.prune.model_dump(mode="json"):
+            return other
+    return None
+
+
 def run_one(a: argparse.Namespace, cell: dict[str, Any], method: str, level: float | None) -> dict[str, Any]:
     from rich.console import Console
 
@@ -234,7 +246,7 @@ def run_one(a: argparse.Namespace, cell: dict[str, Any], method: str, level: flo
     src = dense_dir(a, cell["dataset"], cell["model"], cell["seed"])
     dst = src.parent / f"c{cell['contract']:g}-{method}"
     if not dst.exists():
-        shutil.copytree(src, dst)
+        shutil.copytree(same_shot(src.parent, method, cfg) or src, dst)
     t0 = time.perf_counter()
     error = None
     try:
