@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -77,19 +76,17 @@ def _snap(cfg: BuildConfig, value: float) -> float:
 
 
 def initial_design(cfg: BuildConfig) -> list[dict[str, Any]]:
-    """Cover every criterion at spread-out levels before the sampler takes over (a deterministic start); these
-    trials get the longest recovery (the pruner still stops the trailing ones early)."""
+    """A deterministic start: every criterion once, each trial at its own level spread evenly over the range,
+    so both gentle and deep cuts are tried. It takes at most half of a large budget (two rounds of criteria) and
+    leaves the rest to the sampler; these trials get the longest recovery (the pruner still stops the trailing
+    ones early)."""
     s = cfg.search
     crits = list(s.criteria)
-    n = min(s.trials, 2 * len(crits))
-    rounds = max(1, math.ceil(n / len(crits)))
-    design = []
-    for i in range(n):
-        k = i // len(crits)
-        level = s.min_level + (s.max_level - s.min_level) * (k + 1) / (rounds + 1)
-        epochs = max(s.recovery_epochs)
-        design.append({"criterion": crits[i % len(crits)], "level": _snap(cfg, level), "epochs": epochs})
-    return design
+    n = max(min(len(crits), s.trials), min(s.trials // 2, 2 * len(crits)))
+    epochs = max(s.recovery_epochs)
+    return [{"criterion": crits[i % len(crits)],
+             "level": _snap(cfg, s.min_level + (s.max_level - s.min_level) * (i + 1) / (n + 1)),
+             "epochs": epochs} for i in range(n)]
 
 
 def requeue_killed(study: Any) -> int:
