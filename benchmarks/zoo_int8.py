@@ -17,6 +17,7 @@ same size is skipped. ``--table`` prints the markdown table of the file and exit
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import tempfile
@@ -44,7 +45,7 @@ def build(name: str, size: int) -> torch.nn.Module:
 
     entry = MODELS.get(name)
     kw: dict = {}
-    if "input_size" in __import__("inspect").signature(entry.factory).parameters:
+    if "input_size" in inspect.signature(entry.factory).parameters:
         kw["input_size"] = size
     return create_model(name, 2, pretrained=entry.supports_pretrained, **kw)
 
@@ -127,8 +128,9 @@ def table(rows: list[dict]) -> str:
     head = ("| model | px | epochs | train imgs | fp32 bal-acc | int8 bal-acc | drop (pp) | top-1 agreement | "
             "logits cosine | logit-diff corr | float ops | int8 .tflite | fp32 weights | flipped (fp32 margins) |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    order = {n: i for i, n in enumerate(zoo_names())}
     lines = []
-    for r in rows:
+    for r in sorted(rows, key=lambda r: (order.get(r["model"], len(order)), r["size"])):
         fops = ", ".join(f"{k} x{v}" for k, v in r["float_ops"].items()) or "0"
         flips = ", ".join(f"{m:.2f}" for m in r["flipped_fp32_margins"]) or "-"
         corr = f"{r['logit_diff_corr']:.3f}" if "logit_diff_corr" in r else "n/m"
