@@ -60,7 +60,8 @@ def main() -> None:
     top5 = np.argsort(-ref, 1)[:, :5]
     in_top5 = float(np.mean([logits[i].argmax() in top5[i] for i in range(len(xt))]))
     print(json.dumps({"model": args.model, "size": args.size, "head": "ImageNet-1000", "epochs": 0,
-                      "method": args.method,                      "top1_agreement": round(agree["top1_agreement"], 4), "cosine": round(agree["cosine"], 4),
+                      "method": args.method,
+                      "top1_agreement": round(agree["top1_agreement"], 4), "cosine": round(agree["cosine"], 4),
                       "int8_top1_in_fp32_top5": round(in_top5, 4), "fp32_logit_std": round(float(ref.std()), 3),
                       "int8_logit_std": round(float(logits.std()), 3), "float_ops": fops}))  # fmt: skip
 
