@@ -67,6 +67,19 @@ def build_table(model: nn.Module, example_input: Any, groups: list[Any], timer: 
     return table, layers, step, timer.count - before
 
 
+CALIBRATION_ROUNDS = 2
+
+
+def _recalibrate(predict: Predictor, keep: dict[str, int], measured: float) -> bool:
+    """Scale the table's savings by what the whole model really saved; False when there is nothing to learn."""
+    predicted_saving = predict.dense_ms - predict(keep)
+    real_saving = predict.dense_ms - measured
+    if predicted_saving <= 0 or real_saving <= 0:
+        return False
+    predict.saving_scale = min(1.5, max(0.1, predict.saving_scale * real_saving / predicted_saving))
+    return True
+
+
 def prune_to_latency(model: nn.Module, scorer: Scorer, budget: Budget, ctx: PruneContext, settings: PruneSettings,
                      device: str = "host", threads: int = 1, runs: int = 15) -> LatencyPruneResult:
     """A pruned copy of ``model`` whose predicted latency on ``device`` is (1 - reduction) of the dense one."""
@@ -98,6 +111,19 @@ def prune_to_latency(model: nn.Module, scorer: Scorer, budget: Budget, ctx: Prun
                     f"{step}-channel step)", "lower --latency-reduction, or lower --min-channels")
             fit = realise(work, groups, scores, keep, ctx.example_input)
             measured = timer.time_module(copy.deepcopy(fit.model), ctx.example_input, "pruned", runs=max(runs, 30))
+            rounds = [{"predicted_ms": round(predicted, 5), "measured_ms": round(measured, 5)}]
+            for _ in range(CALIBRATION_ROUNDS):  # NetAdapt-style: re-measure, correct the table, allocate again
+                if measured <= target * (1 + budget.tolerance) or not _recalibrate(predict, keep, measured):
+                    break
+                again = allocate(groups, scores, predict, target, step)
+                if again == keep:
+                    break
+                candidate = realise(work, groups, scores, again, ctx.example_input)
+                ms = timer.time_module(copy.deepcopy(candidate.model), ctx.example_input, "pruned", runs=max(runs, 30))
+                rounds.append({"predicted_ms": round(predict(again), 5), "measured_ms": round(ms, 5),
+                               "saving_scale": round(predict.saving_scale, 4)})
+                if ms < measured:
+                    keep, fit, measured, predicted = again, candidate, ms, predict(again)
     finally:
         timer.close()
     level = sum(1 - keep[g.root_name] / g.channels for g in groups) / len(groups)
@@ -107,7 +133,7 @@ def prune_to_latency(model: nn.Module, scorer: Scorer, budget: Budget, ctx: Prun
         "dense_ms": round(dense_ms, 5), "target_ms": round(target, 5), "predicted_ms": round(predicted, 5),
         "measured_ms": round(measured, 5),
         "prediction_error": round((predicted - measured) / measured, 4) if measured > 0 else None,
-        "channel_multiple": step,
+        "channel_multiple": step, "rounds": rounds,
         "channel_multiple_evidence": {k: v for k, v in probe.items() if k != "step"} if not settings.round_to
         else {"why": f"--round-to {settings.round_to} given"},
         "layer_ms": {k: round(v, 5) for k, v in predict.layer_ms(keep).items()},

@@ -39,3 +39,27 @@ def test_channels_go_where_the_latency_is(conv3_ms: float, pruned: str) -> None:
     keep = allocate(groups, scores, predict, target, step=16)
     assert predict(keep) <= target and all(k % 16 == 0 for k in keep.values())
     assert keep[pruned] == 16 and sum(k < 32 for k in keep.values()) == 1  # one step where it saves most
+
+
+def test_a_missed_target_rescales_the_savings_and_cuts_deeper() -> None:
+    """When the whole model saves less than the table promised, the savings are scaled down by the measured ratio
+    and the allocation goes deeper (NetAdapt's measure-and-adjust loop)."""
+    from edgeprune.latency.pruner import _recalibrate
+
+    model = LatNet().eval()
+    groups = setup_groups(model, X, PruneSettings())
+    scores = {g.root_name: torch.ones(g.channels) for g in groups}
+    layers = model_layers(model, X, groups)
+    dense = 1.0 + 4.0 + 0.01 + 0.5
+    predict = Predictor(_table(4.0), layers, groups, dense)
+    target = dense - 1.2
+    first = allocate(groups, scores, predict, target, step=16)
+    promised = dense - predict(first)
+    measured = dense - promised / 2  # the real model saved half of what the table promised
+    assert measured > target
+    assert _recalibrate(predict, first, measured)
+    assert predict.saving_scale == pytest.approx(0.5)
+    assert predict(first) == pytest.approx(measured)  # the corrected table now predicts what was measured
+    second = allocate(groups, scores, predict, target, step=16)
+    assert sum(second.values()) < sum(first.values()) and predict(second) <= target
+    assert not _recalibrate(predict, first, dense + 1.0)  # a slower "pruned" model teaches nothing
