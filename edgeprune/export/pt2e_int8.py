@@ -23,6 +23,7 @@ from typing import Any
 
 CONV_TARGETS = ("conv1d.default", "conv2d.default", "convolution.default")
 _RELU = ("relu.default", "relu_.default")
+_RELU6 = ("hardtanh.default", "hardtanh_.default")
 
 
 def _aten(node: Any, *names: str) -> bool:
@@ -139,7 +140,8 @@ def _tensor(gm: Any, arg: Any) -> Any:
 def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> None:
     """Annotate cat / add / mul / avg-pool / hardswish / silu nodes the source-partition annotators missed.
 
-    ReLU and ReLU6 (hardtanh) are left to litert-torch: fused into the conv before them, or sharing its scale.
+    ReLU is left to litert-torch (fused into the conv before it). ReLU6 (hardtanh) after a convolution or an
+    add / mul gets the output observer itself, so its scale covers the clamped range only.
     """
     from litert_torch.quantize.pt2e_quantizer_utils import (
         _is_annotated,
@@ -174,7 +176,7 @@ def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> Non
             if not tensors:
                 continue
             relu = next(iter(node.users)) if len(node.users) == 1 else None
-            fuse = relu is not None and _aten(relu, *_RELU) and not _is_annotated([relu])
+            fuse = relu is not None and _aten(relu, *_RELU, *_RELU6) and not _is_annotated([relu])
             fuse = fuse and not (filter_fn and not filter_fn(relu))
             annotate(node, dict.fromkeys(tensors, in_spec), None if fuse else out_spec)
             if fuse:
@@ -188,6 +190,22 @@ def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> Non
             src = node.args[0]
             if float_tensor(src):
                 annotate(node, {src: in_spec}, out_spec)
+        elif _aten(node, *_RELU6):
+            _observe_after_clamp(node, out_spec, annotate)
+
+
+def _observe_after_clamp(clamp: Any, out_spec: Any, annotate: Any) -> None:
+    """Move the output observer of a convolution from before a ReLU6 (hardtanh) that alone reads it to after it.
+
+    litert-torch fuses only ``relu`` into a convolution; a ``hardtanh`` would otherwise inherit the convolution's
+    pre-clamp range (tens wide with trained weights), leaving the 0..6 output a handful of int8 steps.
+    """
+    src = clamp.args[0]
+    note = getattr(src, "meta", {}).get("quantization_annotation") if hasattr(src, "op") else None
+    if note is None or note.output_qspec is None or len(src.users) != 1 or not _aten(src, *CONV_TARGETS):
+        return
+    note.output_qspec = None
+    annotate(clamp, {}, out_spec)
 
 
 def int8_quantizer(skip_filter: Any = None, qat: bool = False) -> Any:
