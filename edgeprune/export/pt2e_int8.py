@@ -137,6 +137,40 @@ def _tensor(gm: Any, arg: Any) -> Any:
     return obj.detach().float()
 
 
+def _tensor_raw(gm: Any, arg: Any) -> Any:
+    obj = gm
+    for part in str(arg.target).split("."):
+        obj = getattr(obj, part, None)
+    return obj if hasattr(obj, "dtype") else None
+
+
+def hardsigmoid_to_clamp(gm: Any) -> int:
+    """Rewrite each ``hardsigmoid(x)`` as ``hardtanh(x + 3, 0, 6) * (1/6)``; return how many.
+
+    The converter lowers a hardsigmoid to an add and a mul computed in float between a DEQUANTIZE and a QUANTIZE
+    (MobileNetV3's squeeze-excitation gates); spelled out, each step is an ordinary quantized op.
+    """
+    import torch
+
+    aten = torch.ops.aten
+    count = 0
+    for node in list(gm.graph.nodes):
+        if not _aten(node, "hardsigmoid.default", "hardsigmoid_.default"):
+            continue
+        with gm.graph.inserting_before(node):
+            shifted = gm.graph.call_function(aten.add.Tensor, (node.args[0], 3.0))
+            clamped = gm.graph.call_function(aten.hardtanh.default, (shifted, 0.0, 6.0))
+            scaled = gm.graph.call_function(aten.mul.Tensor, (clamped, 1.0 / 6.0))
+        for new in (shifted, clamped, scaled):
+            new.meta = {k: v for k, v in node.meta.items() if k in ("nn_module_stack", "stack_trace", "val")}
+        node.replace_all_uses_with(scaled)
+        gm.graph.erase_node(node)
+        count += 1
+    if count:
+        gm.recompile()
+    return count
+
+
 def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> None:
     """Annotate cat / add / mul / avg-pool / hardswish / silu nodes the source-partition annotators missed.
 
@@ -160,6 +194,9 @@ def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> Non
         )
 
     def float_tensor(arg: Any) -> bool:
+        if getattr(arg, "op", None) == "get_attr":  # a scalar operand litert-torch turned into a constant
+            const = _tensor_raw(gm, arg)
+            return const is not None and const.dtype.is_floating_point
         val = getattr(arg, "meta", {}).get("val") if hasattr(arg, "op") else None
         return val is not None and hasattr(val, "dtype") and val.dtype.is_floating_point
 
@@ -219,6 +256,10 @@ def int8_quantizer(skip_filter: Any = None, qat: bool = False) -> Any:
     class CompleteInt8Quantizer(PT2EQuantizer):  # type: ignore[misc]
         # the conv-bn QAT patterns fail to build under torch 2.13; QAT graphs have their batch norms folded first
         STATIC_QAT_ONLY_OPS: list[str] = []
+
+        def transform_for_annotation(self, model: Any) -> Any:
+            hardsigmoid_to_clamp(model)
+            return super().transform_for_annotation(model)
 
         def _annotate_all_static_patterns(self, model: Any, config: Any, filter_fn: Any = None) -> Any:
             model = super()._annotate_all_static_patterns(model, config, filter_fn)

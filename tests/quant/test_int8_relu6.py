@@ -1,4 +1,4 @@
-"""ReLU6 nets with real (ImageNet) weights keep int8 parity: the activation observer sits after the clamp.
+"""ReLU6 nets with real (ImageNet) weights keep int8 parity (the observer sits after the clamp); hardsigmoid is int8.
 
 EfficientNet-Lite's conv -> ReLU6 (aten.hardtanh) used to inherit the convolution's pre-clamp range (tens wide
 with trained weights), so the 0..6 activations got a handful of int8 steps and the logits' cosine fell to ~0.78
@@ -78,3 +78,33 @@ def test_pretrained_efficientnet_lite0_int8_logits_match_fp32(tmp_path: Path) ->
     cos = (logits * ref).sum(1) / (np.linalg.norm(logits, axis=1) * np.linalg.norm(ref, axis=1))
     assert op_report(path)["float_ops"] == {}
     assert float(cos.mean()) >= 0.95, f"int8 vs fp32 logits cosine {cos.mean():.3f}"
+
+
+class _SqueezeExcite(torch.nn.Module):
+    """A conv followed by a MobileNetV3-style squeeze-excitation gate (hardsigmoid scale)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.fc1, self.fc2 = torch.nn.Conv2d(8, 4, 1), torch.nn.Conv2d(4, 8, 1)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv(x))
+        gate = torch.nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(y.mean((2, 3), keepdim=True)))))
+        return self.head((y * gate).mean((2, 3)))
+
+
+def test_hardsigmoid_gate_is_integer(tmp_path: Path) -> None:
+    """The squeeze-excitation hardsigmoid used to run as DEQUANTIZE / ADD / MUL / QUANTIZE in float."""
+    torch.manual_seed(0)
+    model, x = _SqueezeExcite().eval(), torch.randn(96, 3, 16, 16)
+    with torch.no_grad():
+        ref = model(x[64:]).numpy()
+    req = ExportRequest(model=model, example_input=x[:1], precision="int8", out_dir=tmp_path, name="se",
+                        calib_inputs=x[:64], calib_ids=list(range(64)), io_dtype="float32")  # fmt: skip
+    path = tmp_path / EXPORTERS.get("tflite:litert-torch")().export(req).file
+    assert op_report(path)["float_ops"] == {}
+    logits = np.asarray(open_session(path, fmt="tflite").run(x[64:].numpy()), dtype=np.float32)
+    cos = (logits * ref).sum(1) / (np.linalg.norm(logits, axis=1) * np.linalg.norm(ref, axis=1))
+    assert float(cos.mean()) >= 0.98, f"int8 vs fp32 logits cosine {cos.mean():.3f}"
