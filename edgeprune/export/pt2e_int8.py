@@ -15,6 +15,15 @@ Two faults made concatenation-heavy nets (DenseNet) and residual nets lose int8 
 * **Batch norms that no convolution precedes** (pre-activation BN after a concatenation) stayed as float
   SUB/MUL/ADD between a DEQUANTIZE and a QUANTIZE: the file was not fully integer. :func:`batchnorm_to_depthwise`
   rewrites each into the equal depthwise 1x1 convolution, which quantizes per channel like any other conv.
+
+Two more showed with real weights and in MobileNetV3:
+
+* **ReLU6 observed before its clamp.** litert-torch fuses only ``relu`` into the convolution before it; a
+  ``hardtanh`` merely shared the convolution's output observer, i.e. its pre-clamp range. With ImageNet weights
+  that range is tens wide, so EfficientNet-Lite's 0..6 activations got a few int8 steps (logits cosine 0.79).
+  The clamp now carries the output observer itself and the convolution (or add / mul) before it has none.
+* **hardsigmoid lowered in float.** The converter spells it as an add and a mul between a DEQUANTIZE and a
+  QUANTIZE; :func:`hardsigmoid_to_clamp` writes it as ``hardtanh(x + 3, 0, 6) / 6`` first, each step integer.
 """
 
 from __future__ import annotations
