@@ -15,6 +15,15 @@ Two faults made concatenation-heavy nets (DenseNet) and residual nets lose int8 
 * **Batch norms that no convolution precedes** (pre-activation BN after a concatenation) stayed as float
   SUB/MUL/ADD between a DEQUANTIZE and a QUANTIZE: the file was not fully integer. :func:`batchnorm_to_depthwise`
   rewrites each into the equal depthwise 1x1 convolution, which quantizes per channel like any other conv.
+
+Two more showed with real weights and in MobileNetV3:
+
+* **ReLU6 observed before its clamp.** litert-torch fuses only ``relu`` into the convolution before it; a
+  ``hardtanh`` merely shared the convolution's output observer, i.e. its pre-clamp range. With ImageNet weights
+  that range is tens wide, so EfficientNet-Lite's 0..6 activations got a few int8 steps (logits cosine 0.79).
+  The clamp now carries the output observer itself and the convolution (or add / mul) before it has none.
+* **hardsigmoid lowered in float.** The converter spells it as an add and a mul between a DEQUANTIZE and a
+  QUANTIZE; :func:`hardsigmoid_to_clamp` writes it as ``hardtanh(x + 3, 0, 6) / 6`` first, each step integer.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from typing import Any
 
 CONV_TARGETS = ("conv1d.default", "conv2d.default", "convolution.default")
 _RELU = ("relu.default", "relu_.default")
+_RELU6 = ("hardtanh.default", "hardtanh_.default")
 
 
 def _aten(node: Any, *names: str) -> bool:
@@ -136,10 +146,45 @@ def _tensor(gm: Any, arg: Any) -> Any:
     return obj.detach().float()
 
 
+def _tensor_raw(gm: Any, arg: Any) -> Any:
+    obj = gm
+    for part in str(arg.target).split("."):
+        obj = getattr(obj, part, None)
+    return obj if hasattr(obj, "dtype") else None
+
+
+def hardsigmoid_to_clamp(gm: Any) -> int:
+    """Rewrite each ``hardsigmoid(x)`` as ``hardtanh(x + 3, 0, 6) * (1/6)``; return how many.
+
+    The converter lowers a hardsigmoid to an add and a mul computed in float between a DEQUANTIZE and a QUANTIZE
+    (MobileNetV3's squeeze-excitation gates); spelled out, each step is an ordinary quantized op.
+    """
+    import torch
+
+    aten = torch.ops.aten
+    count = 0
+    for node in list(gm.graph.nodes):
+        if not _aten(node, "hardsigmoid.default", "hardsigmoid_.default"):
+            continue
+        with gm.graph.inserting_before(node):
+            shifted = gm.graph.call_function(aten.add.Tensor, (node.args[0], 3.0))
+            clamped = gm.graph.call_function(aten.hardtanh.default, (shifted, 0.0, 6.0))
+            scaled = gm.graph.call_function(aten.mul.Tensor, (clamped, 1.0 / 6.0))
+        for new in (shifted, clamped, scaled):
+            new.meta = {k: v for k, v in node.meta.items() if k in ("nn_module_stack", "stack_trace", "val")}
+        node.replace_all_uses_with(scaled)
+        gm.graph.erase_node(node)
+        count += 1
+    if count:
+        gm.recompile()
+    return count
+
+
 def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> None:
     """Annotate cat / add / mul / avg-pool / hardswish / silu nodes the source-partition annotators missed.
 
-    ReLU and ReLU6 (hardtanh) are left to litert-torch: fused into the conv before them, or sharing its scale.
+    ReLU is left to litert-torch (fused into the conv before it). ReLU6 (hardtanh) after a convolution or an
+    add / mul gets the output observer itself, so its scale covers the clamped range only.
     """
     from litert_torch.quantize.pt2e_quantizer_utils import (
         _is_annotated,
@@ -158,6 +203,9 @@ def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> Non
         )
 
     def float_tensor(arg: Any) -> bool:
+        if getattr(arg, "op", None) == "get_attr":  # a scalar operand litert-torch turned into a constant
+            const = _tensor_raw(gm, arg)
+            return const is not None and const.dtype.is_floating_point
         val = getattr(arg, "meta", {}).get("val") if hasattr(arg, "op") else None
         return val is not None and hasattr(val, "dtype") and val.dtype.is_floating_point
 
@@ -174,7 +222,7 @@ def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> Non
             if not tensors:
                 continue
             relu = next(iter(node.users)) if len(node.users) == 1 else None
-            fuse = relu is not None and _aten(relu, *_RELU) and not _is_annotated([relu])
+            fuse = relu is not None and _aten(relu, *_RELU, *_RELU6) and not _is_annotated([relu])
             fuse = fuse and not (filter_fn and not filter_fn(relu))
             annotate(node, dict.fromkeys(tensors, in_spec), None if fuse else out_spec)
             if fuse:
@@ -188,6 +236,22 @@ def annotate_source_less_ops(gm: Any, config: Any, filter_fn: Any = None) -> Non
             src = node.args[0]
             if float_tensor(src):
                 annotate(node, {src: in_spec}, out_spec)
+        elif _aten(node, *_RELU6):
+            _observe_after_clamp(node, out_spec, annotate)
+
+
+def _observe_after_clamp(clamp: Any, out_spec: Any, annotate: Any) -> None:
+    """Move the output observer of a convolution from before a ReLU6 (hardtanh) that alone reads it to after it.
+
+    litert-torch fuses only ``relu`` into a convolution; a ``hardtanh`` would otherwise inherit the convolution's
+    pre-clamp range (tens wide with trained weights), leaving the 0..6 output a handful of int8 steps.
+    """
+    src = clamp.args[0]
+    note = getattr(src, "meta", {}).get("quantization_annotation") if hasattr(src, "op") else None
+    if note is None or note.output_qspec is None or len(src.users) != 1 or not _aten(src, *CONV_TARGETS):
+        return
+    note.output_qspec = None
+    annotate(clamp, {}, out_spec)
 
 
 def int8_quantizer(skip_filter: Any = None, qat: bool = False) -> Any:
@@ -201,6 +265,10 @@ def int8_quantizer(skip_filter: Any = None, qat: bool = False) -> Any:
     class CompleteInt8Quantizer(PT2EQuantizer):  # type: ignore[misc]
         # the conv-bn QAT patterns fail to build under torch 2.13; QAT graphs have their batch norms folded first
         STATIC_QAT_ONLY_OPS: list[str] = []
+
+        def transform_for_annotation(self, model: Any) -> Any:
+            hardsigmoid_to_clamp(model)
+            return super().transform_for_annotation(model)
 
         def _annotate_all_static_patterns(self, model: Any, config: Any, filter_fn: Any = None) -> Any:
             model = super()._annotate_all_static_patterns(model, config, filter_fn)
