@@ -112,12 +112,14 @@ def prune_to_latency(model: nn.Module, scorer: Scorer, budget: Budget, ctx: Prun
             fit = realise(work, groups, scores, keep, ctx.example_input)
             measured = timer.time_module(copy.deepcopy(fit.model), ctx.example_input, "pruned", runs=max(runs, 30))
             rounds = [{"predicted_ms": round(predicted, 5), "measured_ms": round(measured, 5)}]
+            tried = [keep]
             for _ in range(CALIBRATION_ROUNDS):  # NetAdapt-style: re-measure, correct the table, allocate again
                 if measured <= target * (1 + budget.tolerance) or not _recalibrate(predict, keep, measured):
                     break
                 again = allocate(groups, scores, predict, target, step)
-                if again == keep:
+                if again in tried:  # the corrected table chose an allocation already measured
                     break
+                tried.append(again)
                 candidate = realise(work, groups, scores, again, ctx.example_input)
                 ms = timer.time_module(copy.deepcopy(candidate.model), ctx.example_input, "pruned", runs=max(runs, 30))
                 rounds.append({"predicted_ms": round(predict(again), 5), "measured_ms": round(ms, 5),
