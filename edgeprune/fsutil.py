@@ -67,3 +67,10 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def user_cache_dir(env_var: str, name: str) -> Path:
+    """``$env_var`` when set, else ``$XDG_CACHE_HOME`` (or ~/.cache) / edgeprune / ``name``."""
+    if os.environ.get(env_var):
+        return Path(os.environ[env_var]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeprune" / name

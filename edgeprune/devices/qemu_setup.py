@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.fsutil import atomic_path, read_json, write_json_atomic
+from edgeprune.fsutil import atomic_path, read_json, user_cache_dir, write_json_atomic
 
 ENV_CACHE = "EDGEPRUNE_QEMU_ARM64_CACHE"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -43,10 +43,7 @@ DEFAULT_CPU = "neoverse-n1"
 
 
 def default_cache() -> Path:
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "edgeprune" / "qemu-arm64"
+    return user_cache_dir(ENV_CACHE, "qemu-arm64")
 
 
 def fake_cpuinfo(cores: int) -> str:

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-from edgeprune.fsutil import write_json_atomic
+from edgeprune.fsutil import user_cache_dir, write_json_atomic
 from edgeprune.latency.table import LatencyTable
 
 ENV_CACHE = "EDGEPRUNE_LATENCY_CACHE"
 
 
 def cache_dir() -> Path:
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "edgeprune" / "latency"
+    return user_cache_dir(ENV_CACHE, "latency")
 
 
 def fingerprint_key(fingerprint: dict[str, Any]) -> str:
