@@ -36,7 +36,13 @@ def main() -> None:
     ap.add_argument("--calib", type=int, default=128)
     ap.add_argument("--method", default="export", choices=["export", "aeq"],
                     help="export: the exporter (PT2E); aeq: AI Edge Quantizer static_wi8_ai8 on the fp32 .tflite")
+    ap.add_argument("--bias-rounds", type=int, default=None,
+                    help="empirical bias-correction rounds of the exporter (default: the exporter's own; 0: off)")
     args = ap.parse_args()
+    if args.bias_rounds is not None:
+        from edgeprune.export import tflite_litert
+
+        tflite_litert.BIAS_CORRECTION_ROUNDS = args.bias_rounds
     torch.set_num_threads(1)
     data = breastmnist(args.size)
     gen = torch.Generator().manual_seed(0)
@@ -60,7 +66,7 @@ def main() -> None:
     top5 = np.argsort(-ref, 1)[:, :5]
     in_top5 = float(np.mean([logits[i].argmax() in top5[i] for i in range(len(xt))]))
     print(json.dumps({"model": args.model, "size": args.size, "head": "ImageNet-1000", "epochs": 0,
-                      "method": args.method,
+                      "method": args.method, "bias_rounds": args.bias_rounds,
                       "top1_agreement": round(agree["top1_agreement"], 4), "cosine": round(agree["cosine"], 4),
                       "int8_top1_in_fp32_top5": round(in_top5, 4), "fp32_logit_std": round(float(ref.std()), 3),
                       "int8_logit_std": round(float(logits.std()), 3), "float_ops": fops}))  # fmt: skip

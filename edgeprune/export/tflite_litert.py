@@ -102,8 +102,12 @@ def _export_for_calibration(module: Any, example: Any, calib: Any) -> tuple[Any,
     return torch.export.export(module, (example,)).module(), 1
 
 
+BIAS_CORRECTION_ROUNDS = 2  # empirical bias correction after calibration (export/bias_correction.py); 0: off
+
+
 def _convert_int8(module: Any, example: Any, calib: Any, quantizer: Any = None) -> bytes:
-    """PT2E static int8: prepare, calibrate on ``calib``, convert (weights kept unfolded), then lower.
+    """PT2E static int8: prepare, calibrate on ``calib``, convert (weights kept unfolded), correct each layer's
+    mean output shift on ``calib`` (empirical bias correction), then lower.
 
     ``quantizer`` defaults to per-channel symmetric int8 everywhere with every op annotated
     (:func:`edgeprune.export.pt2e_int8.int8_quantizer`; the repair ladder passes one that keeps chosen modules in
@@ -115,6 +119,7 @@ def _convert_int8(module: Any, example: Any, calib: Any, quantizer: Any = None) 
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from edgeprune.export.bias_correction import correct_biases
     from edgeprune.export.pt2e_int8 import batchnorm_to_depthwise, int8_quantizer
 
     if quantizer is None:
@@ -129,6 +134,8 @@ def _convert_int8(module: Any, example: Any, calib: Any, quantizer: Any = None) 
     # exported graphs refuse .eval(); clearing the flag only silences litert-torch's "training mode" warning
     for sub in quantized.modules():
         sub.training = False
+    if BIAS_CORRECTION_ROUNDS:
+        correct_biases(quantized, calib, chunk, rounds=BIAS_CORRECTION_ROUNDS)
     return litert_torch.convert(
         quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)
     ).model_content()
