@@ -63,10 +63,32 @@ def margins(logits: np.ndarray) -> np.ndarray:
     return s[:, -1] - s[:, -2]
 
 
-def measure(name: str, size: int, epochs: int, n_train: int, calib_n: int, seed: int,
-            logits_dir: Path | None = None) -> dict:
+def _export_int8(model: torch.nn.Module, calib: torch.Tensor, xt: torch.Tensor,
+                 bias_rounds: int | None) -> tuple[np.ndarray, int, dict, float]:
+    """Full-int8 export (float I/O) and its test logits; ``bias_rounds`` None = the exporter's default."""
+    from edgeprune.export import tflite_litert
     from edgeprune.export.base import EXPORTERS, ExportRequest
     from edgeprune.export.op_report import float_ops
+
+    default = tflite_litert.BIAS_CORRECTION_ROUNDS
+    tflite_litert.BIAS_CORRECTION_ROUNDS = default if bias_rounds is None else bias_rounds
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t1 = time.perf_counter()
+            req = ExportRequest(model=model, example_input=calib[:1], precision="int8", out_dir=Path(tmp),
+                                name="int8", calib_inputs=calib, calib_ids=list(range(len(calib))),
+                                io_dtype="float32")  # fmt: skip
+            rec = EXPORTERS.get("tflite:litert-torch")().export(req)
+            export_s = time.perf_counter() - t1
+            path = Path(tmp) / rec.file
+            logits = run_tflite(path, xt)
+            return logits, int(path.stat().st_size), float_ops(path), export_s
+    finally:
+        tflite_litert.BIAS_CORRECTION_ROUNDS = default
+
+
+def measure(name: str, size: int, epochs: int, n_train: int, calib_n: int, seed: int,
+            logits_dir: Path | None = None) -> dict:
     from edgeprune.metrics import agreement, classification_metrics
 
     data = breastmnist(size)
@@ -83,16 +105,11 @@ def measure(name: str, size: int, epochs: int, n_train: int, calib_n: int, seed:
     with torch.no_grad():
         ref = torch.cat([model(xt[i : i + 32]) for i in range(0, len(xt), 32)]).numpy()
     calib = x[:calib_n]
-    with tempfile.TemporaryDirectory() as tmp:
-        t1 = time.perf_counter()
-        req = ExportRequest(model=model, example_input=calib[:1], precision="int8", out_dir=Path(tmp), name="int8",
-                            calib_inputs=calib, calib_ids=list(range(len(calib))), io_dtype="float32")  # fmt: skip
-        rec = EXPORTERS.get("tflite:litert-torch")().export(req)
-        export_s = time.perf_counter() - t1
-        path = Path(tmp) / rec.file
-        int8_bytes = path.stat().st_size
-        fops = float_ops(path)
-        logits = run_tflite(path, xt)
+    # the same trained weights exported twice: without and with the exporter's empirical bias correction
+    plain = _export_int8(model, calib, xt, bias_rounds=0)[0]
+    logits, int8_bytes, fops, export_s = _export_int8(model, calib, xt, bias_rounds=None)
+    plain_agree = agreement(plain, ref)
+    plain_bal = classification_metrics(plain, yt.numpy(), 2).to_dict()["balanced_accuracy"]
     agree = agreement(logits, ref)
     if logits_dir is not None:
         logits_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +132,11 @@ def measure(name: str, size: int, epochs: int, n_train: int, calib_n: int, seed:
             "logit_diff_corr": round(float(np.corrcoef(d_ref, d_int8)[0, 1]), 4),
             "mean_abs_margin_change": round(float(np.mean(np.abs(margins(logits) - m_ref))), 3),
             "int8_tflite_bytes": int(int8_bytes), "fp32_weights_bytes": int(fp32_bytes), "params": int(n_params),
-            "train_s": round(train_s, 1), "export_s": round(export_s, 1)}  # fmt: skip
+            "train_s": round(train_s, 1), "export_s": round(export_s, 1),
+            "without_bias_correction": {"top1_agreement": round(plain_agree["top1_agreement"], 4),
+                                        "cosine": round(plain_agree["cosine"], 4),
+                                        "int8_bal_acc": round(plain_bal, 4),
+                                        "drop_pp": round(100 * (fp32_bal - plain_bal), 2)}}  # fmt: skip
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -126,8 +147,8 @@ def read_rows(path: Path) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     head = ("| model | px | epochs | train imgs | fp32 bal-acc | int8 bal-acc | drop (pp) | top-1 agreement | "
-            "logits cosine | logit-diff corr | float ops | int8 .tflite | fp32 weights | flipped (fp32 margins) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "agreement w/o bias corr. | logits cosine (w/o) | logit-diff corr | float ops | int8 .tflite | fp32 weights | flipped (fp32 margins) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     order = {n: i for i, n in enumerate(zoo_names())}
     lines = []
     for r in sorted(rows, key=lambda r: (order.get(r["model"], len(order)), r["size"])):
@@ -135,9 +156,13 @@ def table(rows: list[dict]) -> str:
         flips = ", ".join(f"{m:.2f}" for m in r["flipped_fp32_margins"]) or "-"
         corr = f"{r['logit_diff_corr']:.3f}" if "logit_diff_corr" in r else "n/m"
         name = r["model"] + (" (ImageNet init)" if r["pretrained"] else "")
+        plain = r.get("without_bias_correction")
+        plain_agree = f"{100 * plain['top1_agreement']:.1f} %" if plain else "n/m"
+        plain_cos = f" ({plain['cosine']:.3f})" if plain else ""
         lines.append(f"| {name} | {r['size']} | {r['epochs']} | {r['train_images']} | {r['fp32_bal_acc']:.3f} "
                      f"| {r['int8_bal_acc']:.3f} | {r['drop_pp']:+.1f} | {100 * r['top1_agreement']:.1f} % "
-                     f"| {r['cosine']:.3f} | {corr} | {fops} | {r['int8_tflite_bytes'] / 1e6:.2f} MB "
+                     f"| {plain_agree} | {r['cosine']:.3f}{plain_cos} | {corr} | {fops} "
+                     f"| {r['int8_tflite_bytes'] / 1e6:.2f} MB "
                      f"| {r['fp32_weights_bytes'] / 1e6:.2f} MB | {len(r['flipped_fp32_margins'])}: {flips} |")
     return head + "\n".join(lines) + "\n"
 

@@ -10,6 +10,7 @@ held-out split, as verification's validation split would be.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,22 @@ def test_qat_is_skipped_for_onnx2tf_files(ptq_failure):
     out, art, _ = ptq_failure
     attempts = repair_int8(_inputs(out), dict(art, backend="onnx2tf"), evaluate, rungs=("qat",))
     assert [a["status"] for a in attempts] == ["skipped"] and "PT2E" in attempts[0]["reason"]
+
+
+def test_qat_passes_over_a_class_stratified_cap(ptq_failure):
+    """Large train splits are capped (QAT at 224 px is slow): a class-stratified subset, named in the reason."""
+    import numpy as np
+
+    from edgeprune.export.repair.rungs import _qat_pool
+
+    out, art, _ = ptq_failure
+    inp = replace(_inputs(out, epochs=1), qat_max_images=24)
+    y = np.asarray(inp.train_y).reshape(-1)
+    assert len(y) > 24, "the case must be larger than the cap to prove anything"
+    pool = _qat_pool(inp)
+    assert len(pool) == 24 == len(set(pool))
+    share, sub = np.bincount(y) / len(y), np.bincount(y[pool], minlength=y.max() + 1) / 24
+    assert np.abs(share - sub).max() < 0.1, (share, sub)  # every class keeps its share
+    attempts = repair_int8(inp, art, evaluate, rungs=("qat",))
+    assert f"24 of the {len(y)} train images (class-stratified)" in attempts[0]["reason"], attempts[0]["reason"]
+    assert _qat_pool(replace(inp, qat_max_images=len(y))) == list(range(len(y)))

@@ -38,6 +38,7 @@ class RepairInputs:
     rank_samples: int = 16
     qat_epochs: int = 3  # quantization-aware training: at most this many epochs, each judged on validation
     qat_lr: float = 1e-3
+    qat_max_images: int = 1024  # QAT epochs pass over a class-stratified subset this large (224 px QAT is slow)
     log: Callable[[str], None] = lambda _msg: None
 
 

@@ -22,7 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.export.repair.base import Attempt, LadderRun, Rung, attempt, exporter_for, request, try_variant
+from edgeprune.export.repair.base import (
+    Attempt,
+    LadderRun,
+    RepairInputs,
+    Rung,
+    attempt,
+    exporter_for,
+    request,
+    try_variant,
+)
 from edgeprune.export.repair.ranking import modules_in_tensor_name, rank_layers
 
 
@@ -62,9 +71,12 @@ class QuantizationAwareTraining(Rung):
         from edgeprune.export.tflite_litert_variants import QATExporter
 
         trial = replace(cfg, precision="int8")
-        n = len(inp.train_y)
+        n, pool = len(inp.train_y), _qat_pool(inp)
+        images = (f"the {n} train images" if len(pool) == n
+                  else f"{len(pool)} of the {n} train images (class-stratified)")  # fmt: skip
         try:
-            session = QATSession(copy.deepcopy(inp.model).eval(), inp.train_x, inp.train_y,
+            train_x, train_y = torch.as_tensor(inp.train_x)[pool], torch.as_tensor(inp.train_y).reshape(-1)[pool]
+            session = QATSession(copy.deepcopy(inp.model).eval(), train_x, train_y,
                                  torch.as_tensor(inp.train_x)[list(cfg.calib_ids)], seed=inp.seed, lr=inp.qat_lr)
         except Exception as exc:  # noqa: BLE001 - a graph PT2E cannot prepare for training is 'unavailable'
             yield attempt(number, self.step, "unavailable", f"PT2E cannot prepare this model for QAT: {exc}"[:300])
@@ -72,9 +84,19 @@ class QuantizationAwareTraining(Rung):
         for epoch in range(1, inp.qat_epochs + 1):
             loss = session.epoch()
             why = (f"quantization-aware training (PT2E fake quantization, distilled from the float model), epoch "
-                   f"{epoch} of at most {inp.qat_epochs} on the {n} train images (loss {loss:.3f})")
+                   f"{epoch} of at most {inp.qat_epochs} on {images} (loss {loss:.3f})")
             yield try_variant(run, trial, f"{run.name}_repair_qat{epoch}", number, self.step, why,
                               exporter=QATExporter(session))  # fmt: skip
+
+
+def _qat_pool(inp: RepairInputs) -> list[int]:
+    """Indices of the train images QAT passes over: all of them, or a class-stratified ``qat_max_images``."""
+    from edgeprune.data import stratified_sample
+
+    n = len(inp.train_y)
+    if n <= inp.qat_max_images:
+        return list(range(n))
+    return [int(i) for i in stratified_sample(np.asarray(inp.train_y).reshape(-1), inp.qat_max_images, inp.seed)]
 
 
 class Calibration(Rung):
