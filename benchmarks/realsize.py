@@ -328,8 +328,14 @@ def ablation_timings(result: Any) -> dict[str, Any]:
     dense, pruned = by.get("dense_tflite_fp32"), by.get("pruned_tflite_fp32")
     lat_red = {k: round(1 - pruned["latency_p50_ms"][k] / v, 3) for k, v in dense["latency_p50_ms"].items()
                if pruned and pruned["latency_p50_ms"].get(k)} if dense else {}
-    return {"latency_reduction": lat_red, "efficiency_fp32": efficiency(dense, pruned),
-            "dense_fp32": summary(dense), "pruned_fp32": summary(pruned)}
+    out = {"latency_reduction": lat_red, "efficiency_fp32": efficiency(dense, pruned),
+           "dense_fp32": summary(dense), "pruned_fp32": summary(pruned)}
+    report = Path(result.run_dir) / "report.json"
+    plan = (json.loads(report.read_text()).get("prune") or {}).get("latency") if report.is_file() else None
+    if plan:  # the latency-aware build: what its table predicted and what the whole model measured, per round
+        out["latency_plan"] = {k: plan.get(k) for k in ("dense_ms", "target_ms", "predicted_ms", "measured_ms",
+                                                         "rounds", "channel_multiple", "layers", "timings_taken")}
+    return out
 
 
 def retime_cell(a: argparse.Namespace, cell: dict[str, Any]) -> None:
@@ -558,6 +564,13 @@ def markdown(results: dict[str, Any]) -> str:
               "one-off script); the JSON also has the second, warm one (`warm_seconds`, `main_x_warm`, "
               "`fp32_x_warm`)."]
     notes = [f"- {k}: {c['latency_note']}" for k, c in results.get("cells", {}).items() if c.get("latency_note")]
+    for key, cell in results.get("cells", {}).items():
+        plan = (cell.get("latency") or {}).get("latency_plan")
+        if plan:
+            steps = "; ".join(f"round {i}: predicted {r['predicted_ms']:.1f} ms, measured {r['measured_ms']:.1f} ms"
+                              for i, r in enumerate(plan.get("rounds") or []))
+            notes.append(f"- {key}: dense {plan['dense_ms']:.1f} ms, target {plan['target_ms']:.1f} ms (prune stage's "
+                         f"own timing, 1 model at a time); {steps}; widths in multiples of {plan['channel_multiple']}")
     if notes:
         lines += ["", "Latency-aware pruning:", *notes]
     return "\n".join(lines) + "\n"
