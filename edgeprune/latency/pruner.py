@@ -1,8 +1,8 @@
 """Prune to a latency budget on one device lane: table (cached), step probe, greedy allocation, one verification.
 
-``prune_to_latency`` is single-shot like a fixed FLOPs budget: score the groups once with the criterion, time the
-dense model, allocate widths against the table, realise them, and time the pruned model once to report the
-predicted against the measured latency.
+``prune_to_latency`` scores the groups once with the criterion, times the dense model, allocates widths against
+the table, realises them and times the pruned model; when the whole model misses the target, the table's savings
+are corrected and the widths allocated again (latency/calibrate.py), and the report lists every round.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from edgeprune.budget import Budget, count
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.allocate import Predictor, allocate, model_layers, step_floor
 from edgeprune.latency.cache import load_table, save_table, table_path
+from edgeprune.latency.calibrate import Point, measure_and_adjust
 from edgeprune.latency.measure import LaneTimer, fill, probe_step
 from edgeprune.latency.table import LatencyTable
 from edgeprune.prune.criterion import Scorer
@@ -67,17 +68,7 @@ def build_table(model: nn.Module, example_input: Any, groups: list[Any], timer: 
     return table, layers, step, timer.count - before
 
 
-CALIBRATION_ROUNDS = 2
-
-
-def _recalibrate(predict: Predictor, keep: dict[str, int], measured: float) -> bool:
-    """Scale the table's savings by what the whole model really saved; False when there is nothing to learn."""
-    predicted_saving = predict.dense_ms - predict(keep)
-    real_saving = predict.dense_ms - measured
-    if predicted_saving <= 0 or real_saving <= 0:
-        return False
-    predict.saving_scale = min(1.5, max(0.1, predict.saving_scale * real_saving / predicted_saving))
-    return True
+CALIBRATION_ROUNDS = 3  # re-allocations after the first measurement (latency/calibrate.py)
 
 
 def prune_to_latency(model: nn.Module, scorer: Scorer, budget: Budget, ctx: PruneContext, settings: PruneSettings,
@@ -109,23 +100,25 @@ def prune_to_latency(model: nn.Module, scorer: Scorer, budget: Budget, ctx: Prun
                     f"cannot reach {budget.describe()} on {device}: at most {most:.1%} by the latency table "
                     f"(dense {dense_ms:.3f} ms; the layers' widths cannot go lower with these floors and a "
                     f"{step}-channel step)", "lower --latency-reduction, or lower --min-channels")
-            fit = realise(work, groups, scores, keep, ctx.example_input)
-            measured = timer.time_module(copy.deepcopy(fit.model), ctx.example_input, "pruned", runs=max(runs, 30))
-            rounds = [{"predicted_ms": round(predicted, 5), "measured_ms": round(measured, 5)}]
-            tried = [keep]
-            for _ in range(CALIBRATION_ROUNDS):  # NetAdapt-style: re-measure, correct the table, allocate again
-                if measured <= target * (1 + budget.tolerance) or not _recalibrate(predict, keep, measured):
-                    break
-                again = allocate(groups, scores, predict, target, step)
-                if again in tried:  # the corrected table chose an allocation already measured
-                    break
-                tried.append(again)
-                candidate = realise(work, groups, scores, again, ctx.example_input)
-                ms = timer.time_module(copy.deepcopy(candidate.model), ctx.example_input, "pruned", runs=max(runs, 30))
-                rounds.append({"predicted_ms": round(predict(again), 5), "measured_ms": round(ms, 5),
-                               "saving_scale": round(predict.saving_scale, 4)})
-                if ms < measured:
-                    keep, fit, measured, predicted = again, candidate, ms, predict(again)
+
+            def allocate_at(scale: float) -> tuple[dict[str, int], float]:
+                predict.saving_scale = scale
+                widths = allocate(groups, scores, predict, target, step)
+                return widths, predict(widths)
+
+            def measure(widths: dict[str, int]) -> tuple[float, Any]:
+                candidate = realise(work, groups, scores, widths, ctx.example_input)
+                ms = timer.time_module(copy.deepcopy(candidate.model), ctx.example_input, "pruned",
+                                       runs=max(runs, 30))
+                return ms, candidate
+
+            first_ms, first_fit = measure(keep)
+            chosen, points = measure_and_adjust(Point(1.0, keep, predicted, first_ms, first_fit), allocate_at,
+                                                measure, dense_ms, target, budget.tolerance,
+                                                rounds=CALIBRATION_ROUNDS)
+            keep, fit, measured, predicted = chosen.keep, chosen.payload, chosen.measured_ms, chosen.predicted_ms
+            predict.saving_scale = chosen.scale  # the per-layer report below is the chosen allocation's
+            rounds = [p.as_dict() for p in points]
     finally:
         timer.close()
     level = sum(1 - keep[g.root_name] / g.channels for g in groups) / len(groups)

@@ -44,7 +44,7 @@ def test_channels_go_where_the_latency_is(conv3_ms: float, pruned: str) -> None:
 def test_a_missed_target_rescales_the_savings_and_cuts_deeper() -> None:
     """When the whole model saves less than the table promised, the savings are scaled down by the measured ratio
     and the allocation goes deeper (NetAdapt's measure-and-adjust loop)."""
-    from edgeprune.latency.pruner import _recalibrate
+    from edgeprune.latency.calibrate import Point, next_scale
 
     model = LatNet().eval()
     groups = setup_groups(model, X, PruneSettings())
@@ -57,9 +57,13 @@ def test_a_missed_target_rescales_the_savings_and_cuts_deeper() -> None:
     promised = dense - predict(first)
     measured = dense - promised / 2  # the real model saved half of what the table promised
     assert measured > target
-    assert _recalibrate(predict, first, measured)
-    assert predict.saving_scale == pytest.approx(0.5)
+    scale = next_scale([Point(1.0, first, predict(first), measured)], dense, target, target)
+    assert scale == pytest.approx(0.5)
+    predict.saving_scale = scale
     assert predict(first) == pytest.approx(measured)  # the corrected table now predicts what was measured
     second = allocate(groups, scores, predict, target, step=16)
     assert sum(second.values()) < sum(first.values()) and predict(second) <= target
-    assert not _recalibrate(predict, first, dense + 1.0)  # a slower "pruned" model teaches nothing
+    slower = Point(1.0, first, predict(first), dense + 1.0)
+    assert next_scale([slower], dense, target, target) is None  # a slower "pruned" model teaches nothing
+
+
