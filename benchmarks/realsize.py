@@ -573,6 +573,9 @@ def markdown(results: dict[str, Any]) -> str:
                          f"own timing, 1 model at a time); {steps}; widths in multiples of {plan['channel_multiple']}")
     if notes:
         lines += ["", "Latency-aware pruning:", *notes]
+    reading = RESULTS / "realsize.reading.md"  # the hand-written reading of the last run, kept across rewrites
+    if reading.is_file() and not results.get("smoke"):
+        lines += ["", reading.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
