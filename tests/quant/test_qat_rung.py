@@ -89,3 +89,13 @@ def test_qat_passes_over_a_class_stratified_cap(ptq_failure):
     attempts = repair_int8(inp, art, evaluate, rungs=("qat",))
     assert f"24 of the {len(y)} train images (class-stratified)" in attempts[0]["reason"], attempts[0]["reason"]
     assert _qat_pool(replace(inp, qat_max_images=len(y))) == list(range(len(y)))
+
+
+def test_a_diverging_qat_stops_early(ptq_failure):
+    """A learning rate far too high makes the loss explode: the rung stops instead of spending every epoch."""
+    out, art, _ = ptq_failure
+    inp = replace(_inputs(out, epochs=6), qat_lr=5.0)
+    attempts = repair_int8(inp, art, evaluate, rungs=("qat",))
+    assert 2 <= len(attempts) < 6, [a["reason"] for a in attempts]
+    assert "QAT stops here" in attempts[-1]["reason"] and attempts[-1]["status"] == "failed"
+    assert all("QAT stops here" not in a["reason"] for a in attempts[:-1])

@@ -81,12 +81,22 @@ class QuantizationAwareTraining(Rung):
         except Exception as exc:  # noqa: BLE001 - a graph PT2E cannot prepare for training is 'unavailable'
             yield attempt(number, self.step, "unavailable", f"PT2E cannot prepare this model for QAT: {exc}"[:300])
             return
+        first = 0.0
         for epoch in range(1, inp.qat_epochs + 1):
             loss = session.epoch()
+            first = loss if epoch == 1 else first
+            diverging = epoch > 1 and loss > QAT_DIVERGENCE * first
             why = (f"quantization-aware training (PT2E fake quantization, distilled from the float model), epoch "
                    f"{epoch} of at most {inp.qat_epochs} on {images} (loss {loss:.3f})")
+            if diverging:
+                why += f"; the loss grew over {QAT_DIVERGENCE:g}x the first epoch's ({first:.3f}): QAT stops here"
             yield try_variant(run, trial, f"{run.name}_repair_qat{epoch}", number, self.step, why,
                               exporter=QATExporter(session))  # fmt: skip
+            if diverging:
+                return
+
+
+QAT_DIVERGENCE = 2.0  # stop the QAT rung once an epoch's loss exceeds this multiple of the first epoch's
 
 
 def _qat_pool(inp: RepairInputs) -> list[int]:
