@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--method", default="export", choices=["export", "aeq"],
                     help="export: the exporter (PT2E); aeq: AI Edge Quantizer static_wi8_ai8 on the fp32 .tflite")
     ap.add_argument("--bias-rounds", type=int, default=None,
-                    help="empirical bias-correction rounds of the exporter (default: the exporter's own; 0: off)")
+                    help="empirical bias-correction rounds of the exporter (default: the exporter's own, off; 2: on)")
     args = ap.parse_args()
     if args.bias_rounds is not None:
         from edgeprune.export import tflite_litert
