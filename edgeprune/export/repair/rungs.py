@@ -34,6 +34,8 @@ from edgeprune.export.repair.base import (
 )
 from edgeprune.export.repair.ranking import modules_in_tensor_name, rank_layers
 
+QAT_DIVERGENCE = 2.0  # stop the QAT rung once an epoch's loss exceeds this multiple of the first epoch's
+
 
 def installed(module: str) -> bool:
     """Whether ``module`` can be imported, without importing it (TensorFlow takes seconds to load)."""
@@ -94,9 +96,6 @@ class QuantizationAwareTraining(Rung):
                               exporter=QATExporter(session))  # fmt: skip
             if diverging:
                 return
-
-
-QAT_DIVERGENCE = 2.0  # stop the QAT rung once an epoch's loss exceeds this multiple of the first epoch's
 
 
 def _qat_pool(inp: RepairInputs) -> list[int]:
