@@ -149,6 +149,9 @@ class VerifyConfig(_Section):
     max_class_sensitivity_drop: float = Field(15.0, description="gate: percentage points, per class")
     gate: bool = True
     bootstrap: int = 1000
+    repair_comparisons: bool = Field(
+        False, description="also run the int8 repair ladder on the dense comparison files of a pruned build "
+                           "(off: the ladder repairs what the build ships; at 224 px one dense ladder took 36 min)")
 
 
 class ProfileConfig(_Section):

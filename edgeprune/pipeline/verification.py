@@ -127,6 +127,11 @@ class _Verifier:
                 "gate": verdict.model_dump(), "split": split.name, "notes": notes}
 
 
+def _comparison_only(art: dict[str, Any], artifacts: list[dict[str, Any]]) -> bool:
+    """A dense file in a build that also has pruned files (the dense ones are there to compare against)."""
+    return art.get("variant") == "dense" and any(a.get("variant") == "pruned" for a in artifacts)
+
+
 def _fp32_sibling(art: dict[str, Any], artifacts: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((a for a in artifacts if a["checkpoint"] == art["checkpoint"] and a["precision"] == "fp32"
                  and a["name"] != art["name"]), None)
@@ -164,6 +169,10 @@ def _repairs_on_validation(ctx: BuildContext, verifier: _Verifier, artifacts: li
             continue
         record: dict[str, Any] = {"selection_split": "val", "validation_gate": gate, "attempts": [], "repaired": None}
         repairs[art["name"]] = record
+        if _comparison_only(art, artifacts) and not ctx.cfg.verify.repair_comparisons:
+            record["skipped"] = ("a dense comparison file of a pruned build: the ladder repairs the files the build "
+                                 "ships (set verify.repair_comparisons = true to repair it too)")
+            continue
         sibling = _fp32_sibling(art, artifacts)
         if sibling is not None and not judged(sibling)["gate"]["passed"]:
             record["skipped"] = ("the fp32 artifact of this model fails the gate on the validation split too: "

@@ -117,3 +117,21 @@ def test_a_test_read_inside_the_ladder_fails_the_build(outlier_run: BuildContext
     with pytest.raises(TestSplitAccessError, match="int8 repair ladder"):
         verify_artifacts(ctx, ctx.artifacts)  # type: ignore[attr-defined]
     assert not any("which variant" in r for r in ctx.data.test.reads)
+
+
+def test_dense_comparison_files_of_a_pruned_build_are_not_repaired(outlier_run: BuildContext) -> None:
+    """The ladder repairs what the build ships: with pruned files present, a failing dense int8 file is reported
+    as failing and skipped (at 224 px one dense ladder cost a build 36 minutes), unless asked for."""
+    ctx = outlier_run
+    fp32 = next(a for a in ctx.artifacts if a["precision"] == "fp32")  # type: ignore[attr-defined]
+    pruned = {**fp32, "name": "pruned_tflite_fp32", "variant": "pruned"}  # a passing pruned file
+    assert ctx.cfg.verify.repair_comparisons is False
+    out = verify_artifacts(ctx, [*ctx.artifacts, pruned])  # type: ignore[attr-defined]
+    record = out["repairs"]["dense_tflite_int8"]
+    assert record["validation_gate"]["passed"] is False  # it does fail: the skip is not a pass
+    assert record["attempts"] == [] and record["repaired"] is None
+    assert "comparison" in record["skipped"] and "verify.repair_comparisons" in record["skipped"]
+    [summary] = [RepairSummary.model_validate(r) for r in repair_summaries(out["repairs"])]
+    assert summary.won is None
+    assert set(out["artifacts"]) == {"dense_tflite_fp32", "dense_tflite_int8", "pruned_tflite_fp32"}
+    assert out["artifacts"]["dense_tflite_int8"]["gate"]["passed"] is False
