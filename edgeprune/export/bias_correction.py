@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeprune.export.pt2e_int8 import graph_attribute
+
 _LAYERS = ("conv2d.default", "linear.default")
 _QUANTIZE = ("quantize_per_tensor.default", "quantize_per_channel.default", "quantize_per_tensor.tensor")
 _DEQUANTIZE = ("dequantize_per_tensor.default", "dequantize_per_channel.default", "dequantize_per_tensor.tensor")
@@ -122,7 +124,7 @@ def correct_biases(quantized: Any, calib: Any, chunk: int = 1, rounds: int = 2) 
         shifts = local_shifts(quantized, set(layers), calib, chunk, applied)
         worst.append(max((float(d.abs().max()) for d in shifts.values()), default=0.0))
         for name, delta in shifts.items():
-            bias = _attribute(quantized, layers[name])
+            bias = graph_attribute(quantized, layers[name])
             with torch.no_grad():
                 bias.add_(delta.to(bias.dtype))
             applied[name] = applied.get(name, 0) + delta
@@ -134,7 +136,7 @@ def _own_copy(gm: Any, path: str) -> None:
     import torch
 
     owner_path, _, name = path.rpartition(".")
-    owner = _attribute(gm, owner_path) if owner_path else gm
+    owner = graph_attribute(gm, owner_path) if owner_path else gm
     old = getattr(owner, name)
     copy = old.detach().clone()
     if isinstance(old, torch.nn.Parameter):
@@ -143,11 +145,3 @@ def _own_copy(gm: Any, path: str) -> None:
         owner.register_buffer(name, copy)
     else:
         setattr(owner, name, copy)
-
-
-def _attribute(gm: Any, path: str) -> Any:
-    """The tensor a get_attr target names (parameter, buffer or plain attribute, dotted path)."""
-    obj = gm
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj

@@ -136,20 +136,25 @@ def fold_conv_batchnorm(gm: Any) -> int:
     return count
 
 
-def _tensor(gm: Any, arg: Any) -> Any:
-    """The constant a get_attr node points at (None for None / anything else)."""
-    if getattr(arg, "op", None) != "get_attr":
-        return None
+def graph_attribute(gm: Any, target: str) -> Any:
+    """What a get_attr ``target`` (a dotted path: parameter, buffer or plain attribute) names in ``gm``, or None."""
     obj = gm
-    for part in str(arg.target).split("."):
-        obj = getattr(obj, part)
-    return obj.detach().float()
+    for part in str(target).split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _tensor(gm: Any, arg: Any) -> Any:
+    """The constant a get_attr node points at, as float (None for None / anything else)."""
+    raw = _tensor_raw(gm, arg)
+    return None if raw is None else raw.detach().float()
 
 
 def _tensor_raw(gm: Any, arg: Any) -> Any:
-    obj = gm
-    for part in str(arg.target).split("."):
-        obj = getattr(obj, part, None)
+    """The constant a get_attr node points at, unconverted (None for None / anything else)."""
+    if getattr(arg, "op", None) != "get_attr":
+        return None
+    obj = graph_attribute(gm, arg.target)
     return obj if hasattr(obj, "dtype") else None
 
 

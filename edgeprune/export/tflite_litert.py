@@ -122,7 +122,6 @@ def _convert_int8(module: Any, example: Any, calib: Any, quantizer: Any = None) 
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from edgeprune.export.bias_correction import correct_biases
     from edgeprune.export.pt2e_int8 import batchnorm_to_depthwise, int8_quantizer
 
     if quantizer is None:
@@ -138,6 +137,8 @@ def _convert_int8(module: Any, example: Any, calib: Any, quantizer: Any = None) 
     for sub in quantized.modules():
         sub.training = False
     if BIAS_CORRECTION_ROUNDS:
+        from edgeprune.export.bias_correction import correct_biases
+
         correct_biases(quantized, calib, chunk, rounds=BIAS_CORRECTION_ROUNDS)
     return litert_torch.convert(
         quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)

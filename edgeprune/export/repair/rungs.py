@@ -86,7 +86,8 @@ class QuantizationAwareTraining(Rung):
         first = 0.0
         for epoch in range(1, inp.qat_epochs + 1):
             loss = session.epoch()
-            first = loss if epoch == 1 else first
+            if epoch == 1:
+                first = loss
             diverging = epoch > 1 and loss > QAT_DIVERGENCE * first
             why = (f"quantization-aware training (PT2E fake quantization, distilled from the float model), epoch "
                    f"{epoch} of at most {inp.qat_epochs} on {images} (loss {loss:.3f})")
